@@ -1,0 +1,50 @@
+"""One error family for everything raytrain tells a user.
+
+Each error carries a ``hint`` (what to change), and survives pickling so that an error
+raised inside a Ray worker still reads well on the driver.
+"""
+
+from __future__ import annotations
+
+
+class RaytrainError(Exception):
+    """Base of every error raytrain reports to a user; ``exit_code`` 2 means bad input."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __reduce__(self):
+        return (self.__class__, (self.message, self.hint))
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UserInputError(RaytrainError):
+    """Something the user wrote or passed is wrong: a spec, a flag, a path."""
+
+    exit_code = 2
+
+
+class SpecError(UserInputError):
+    """A job spec does not load or validate."""
+
+
+class StorageError(UserInputError):
+    """The storage path cannot be used."""
+
+
+class RunExistsError(UserInputError):
+    """The run already has checkpoints and the spec says not to resume."""
+
+
+class CheckpointError(RaytrainError):
+    """A checkpoint is missing, partial or corrupt."""
+
+
+class TrainingFailed(RaytrainError):
+    """The training run ended in an error after its retries."""

@@ -1,0 +1,35 @@
+"""The job spec: pydantic models, YAML loading, and one-line errors with the fix."""
+
+from raytrain.spec.loader import (
+    apply_overrides,
+    json_schema,
+    load_spec,
+    parse_spec,
+    schema_reference,
+    spec_hash,
+    validate_spec,
+)
+from raytrain.spec.models import (
+    CheckpointSpec,
+    FailureSpec,
+    JobSpec,
+    RuntimeEnvSpec,
+    ScalingSpec,
+    TrainSpec,
+)
+
+__all__ = [
+    "CheckpointSpec",
+    "FailureSpec",
+    "JobSpec",
+    "RuntimeEnvSpec",
+    "ScalingSpec",
+    "TrainSpec",
+    "apply_overrides",
+    "json_schema",
+    "load_spec",
+    "parse_spec",
+    "schema_reference",
+    "spec_hash",
+    "validate_spec",
+]
