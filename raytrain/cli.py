@@ -26,9 +26,11 @@ On any Ray cluster, with Ray's CLI alone:
 """
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(top: bool = False) -> argparse.ArgumentParser:
+    """--debug works before or after the command; a subcommand's copy must not reset it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    common.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks for errors")
     return common
 
 
@@ -114,7 +116,7 @@ def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
         description="Distributed PyTorch training on Ray: one job spec for a laptop and a KubeRay cluster.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
+        parents=[_common(top=True)],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -135,7 +137,7 @@ def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
 
 
 def build_run_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, parents=[_common()],
+    p = argparse.ArgumentParser(prog=prog, parents=[_common(top=True)],
                                 description="Train a job spec on the Ray cluster this runs on.")
     _add_run_args(p)
     return p

@@ -179,11 +179,16 @@ class _Progress:
             left = int(per_step * max(0, total - step))
             eta = f" | ETA {left // 60}:{left % 60:02d}"
         pct = f" ({100 * step / total:.0f}%)" if total else ""
-        parts = [f"[{self.name}] step {step}/{total or '?'}{pct}", f"epoch {rec.get('epoch', 0):.2f}",
-                 f"loss {rec['loss']:.4f}"]
-        for key in sorted(k for k in rec if k.startswith("val_")):
-            parts.append(f"{key} {rec[key]:.4f}")
-        parts.append(f"{rec['samples_per_s']:,.0f} samples/s ({rec['workers']} workers)")
+        parts = [f"[{self.name}] step {step}/{total or '?'}{pct}"]
+        if "epoch" in rec:
+            parts.append(f"epoch {rec['epoch']:.2f}")
+        for key in ["loss", *sorted(k for k in rec if k.startswith("val_"))]:
+            if isinstance(rec.get(key), (int, float)):
+                parts.append(f"{key} {rec[key]:.4f}")
+        if rec.get("samples_per_s"):
+            parts.append(f"{rec['samples_per_s']:,.0f} samples/s")
+        if "workers" in rec:
+            parts.append(f"{rec['workers']} workers")
         return " | ".join(parts) + eta
 
 
