@@ -15,7 +15,6 @@ from raytrain.manifests.cluster import (
     RAY_VERSION,
     Cluster,
     Group,
-    claim_access_modes,
     cluster_spec,
     image_ray_version,
     read_cluster,
@@ -62,7 +61,8 @@ RULES: dict[str, Rule] = {
     ]
 }
 
-Check = Callable[[Document, Cluster, list[Document]], Iterator[tuple[str, str]]]
+# A check yields (json.path, message) about the cluster's document, or (document, json.path, message).
+Check = Callable[[Document, Cluster, list[Document]], Iterator[tuple]]
 _CHECKS: dict[str, Check] = {}
 
 
@@ -143,9 +143,12 @@ def _checkpoint_mount(doc, cluster, docs):
 @_rule("checkpoint-rwx")
 def _checkpoint_rwx(doc, cluster, docs):
     for claim in checkpoint_claims(cluster):
-        modes = claim_access_modes(docs, claim, cluster.namespace)
-        if modes is not None and "ReadWriteMany" not in modes:
-            yield f"{cluster.prefix}", f"the checkpoint claim {claim} is {', '.join(modes) or 'without accessModes'}, not ReadWriteMany"
+        for pvc in docs:
+            if pvc.kind == "PersistentVolumeClaim" and pvc.name == claim and pvc.namespace in (None, cluster.namespace):
+                modes = tuple((pvc.data.get("spec") or {}).get("accessModes") or ())
+                if "ReadWriteMany" not in modes:
+                    yield pvc, "spec.accessModes", (f"the checkpoint claim of RayCluster/{cluster.name} is "
+                                                    f"{', '.join(modes) or 'without accessModes'}, not ReadWriteMany")
     for g in cluster.groups:
         for m in g.mounts:
             if m.access_modes and m.path.rstrip("/") == CHECKPOINT_MOUNT and "ReadWriteMany" not in m.access_modes:
@@ -244,14 +247,17 @@ def lint_documents(docs: list[Document], skip: Iterable[str] = ()) -> list[Findi
         if doc.error or cluster_spec(doc.data) is None:
             continue
         cluster = read_cluster(doc.data)
+        # Claims and Services are looked up among the documents of the same file or kustomize dir.
+        siblings = [d for d in docs if d.source == doc.source]
         for rule_id, check in _CHECKS.items():
             if rule_id in skipped:
                 continue
             rule = RULES[rule_id]
-            for path, message in check(doc, cluster, docs):
+            for item in check(doc, cluster, siblings):
+                at, path, message = item if len(item) == 3 else (doc, *item)
                 findings.append(
                     Finding(
-                        source=doc.source, index=doc.index, kind=doc.kind, name=doc.name,
+                        source=at.source, index=at.index, kind=at.kind, name=at.name,
                         path=path, message=message, rule=rule.id, severity=rule.severity, fix=rule.fix,
                     )
                 )
