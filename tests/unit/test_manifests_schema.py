@@ -201,3 +201,11 @@ def test_core_schema_depends_on_the_kubernetes_version():
     }
     assert validate_object(sts, "1.32") == [("spec.serviceName", "required field is missing")]
     assert validate_object(sts, resolve_kubernetes_version(None)) == []
+
+
+def test_missing_shared_dir_fails_loudly(monkeypatch, tmp_path):
+    import manifests_support
+
+    monkeypatch.setattr(manifests_support, "KUBERAY", tmp_path / "absent")
+    with pytest.raises(pytest.fail.Exception, match="is missing: these tests need KubeRay's CRDs"):
+        manifests_support.kuberay_dir()
