@@ -48,3 +48,7 @@ class CheckpointError(RaytrainError):
 
 class TrainingFailed(RaytrainError):
     """The training run ended in an error after its retries."""
+
+
+class ManifestError(UserInputError):
+    """A manifest path cannot be read, rendered or understood."""
