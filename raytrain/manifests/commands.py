@@ -70,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     unchecked = [f for f in findings if f.severity == "info"]
     if args.json:
         print(json.dumps([f.to_dict() for f in findings], indent=2))
-        return 1 if errors else 0
+        return 2 if errors else 0
     for f in errors + warnings:
         label = "" if f.severity == "error" else "warning: "
         print(f"{label}{f.format()}")
@@ -80,7 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         kinds = sorted({f"{f.kind}" for f in unchecked})
         print(f"not schema-checked (no schema known): {len(unchecked)} document(s) of {', '.join(kinds)}")
     print(f"{len(errors)} error(s), {len(warnings)} warning(s)")
-    return 1 if errors else 0
+    return 2 if errors else 0
 
 
 def cmd_job_render(args: argparse.Namespace) -> int:

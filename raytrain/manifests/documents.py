@@ -50,8 +50,9 @@ class Document:
 
 
 def is_job_spec(data: Any) -> bool:
-    """A raytrain job spec: a mapping with ``train:`` and no ``apiVersion``."""
-    return isinstance(data, dict) and "train" in data and "apiVersion" not in data
+    """A raytrain job spec: a mapping with ``train:`` or ``name:`` and no ``apiVersion``/``kind``."""
+    return (isinstance(data, dict) and ("train" in data or "name" in data)
+            and "apiVersion" not in data and "kind" not in data)
 
 
 def is_kustomize_dir(path: Path) -> bool:

@@ -79,13 +79,14 @@ def validate_documents(
 
 
 def _spec_problem(doc: Document, overrides: list[str]) -> Optional[str]:
-    from raytrain.spec import apply_overrides, load_spec, validate_spec
+    from raytrain.spec import apply_overrides, check_refs, load_spec, validate_spec
 
     try:
         if doc.is_file_spec:
-            load_spec(doc.source, overrides)
+            spec = load_spec(doc.source, overrides)
         else:
-            validate_spec(apply_overrides(doc.data, overrides, doc.source), doc.source)
+            spec = validate_spec(apply_overrides(doc.data, overrides, doc.source), doc.source)
+        check_refs(spec, doc.source)
     except SpecError as exc:
         text = exc.message
         prefix = f"{doc.source}: "

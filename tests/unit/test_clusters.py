@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from manifests_support import REPO
+from tests.unit.manifests_support import REPO
 from raytrain.manifests.cluster import RAY_VERSION, image_ray_version, read_cluster
 from raytrain.manifests.quantity import parse_quantity
 from raytrain.manifests.validate import validate_paths

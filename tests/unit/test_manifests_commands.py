@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from manifests_support import REPO, run_cli
+from tests.unit.manifests_support import REPO, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def test_validate_clean_overlay_exits_0(capsys):
 
 
 def test_validate_broken_exits_1_with_one_line_and_fix(capsys):
-    assert run_cli(["validate", "tests/unit/data/manifests/broken/negative-max-replicas.yaml"]) == 1
+    assert run_cli(["validate", "tests/unit/data/manifests/broken/negative-max-replicas.yaml"]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ("tests/unit/data/manifests/broken/negative-max-replicas.yaml[0] RayCluster/train: "
                         "spec.workerGroupSpecs[1].maxReplicas: -1 is negative [replicas-range]")
@@ -39,7 +39,7 @@ def test_validate_warnings_alone_exit_0(capsys):
 
 
 def test_validate_json(capsys):
-    assert run_cli(["validate", "--json", "tests/unit/data/manifests/broken/unknown-field.yaml"]) == 1
+    assert run_cli(["validate", "--json", "tests/unit/data/manifests/broken/unknown-field.yaml"]) == 2
     [finding] = json.loads(capsys.readouterr().out)
     assert finding["path"] == "spec.workerGroupSpecs[0].replica" and finding["rule"] == "schema"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manifests_support import REPO
+from tests.unit.manifests_support import REPO
 from raytrain.errors import ManifestError
 from raytrain.manifests import documents
 from raytrain.manifests.documents import load_paths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manifests_support import base_cluster, base_pvc
+from tests.unit.manifests_support import base_cluster, base_pvc
 from raytrain.errors import ManifestError
 from raytrain.manifests.documents import Document
 from raytrain.manifests.lint import RULES, lint_documents

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from manifests_support import REPO, base_cluster, base_pvc
+from tests.unit.manifests_support import REPO, base_cluster, base_pvc
 from raytrain.manifests.preflight import preflight
 from raytrain.spec import validate_spec
 

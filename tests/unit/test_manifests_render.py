@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from manifests_support import REPO
+from tests.unit.manifests_support import REPO
 from raytrain.errors import ManifestError
 from raytrain.manifests.documents import is_job_spec
 from raytrain.manifests.render import render_rayjob, render_text

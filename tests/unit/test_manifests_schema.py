@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from manifests_support import REPO, kuberay_dir
+from tests.unit.manifests_support import REPO, kuberay_dir
 from raytrain.errors import ManifestError
 from raytrain.manifests import crds
 from raytrain.manifests.documents import load_paths
@@ -204,7 +204,7 @@ def test_core_schema_depends_on_the_kubernetes_version():
 
 
 def test_missing_shared_dir_fails_loudly(monkeypatch, tmp_path):
-    import manifests_support
+    import tests.unit.manifests_support as manifests_support
 
     monkeypatch.setattr(manifests_support, "KUBERAY", tmp_path / "absent")
     with pytest.raises(pytest.fail.Exception, match="is missing: these tests need KubeRay's CRDs"):
