@@ -128,6 +128,7 @@ def train_task_loop(spec: JobSpec) -> None:
             "workers": world,
             "total_steps": total_steps,
             "resumed_from": state.get("_resumed_from") if state else None,
+            "nodes": store._CONTEXT.get("nodes"),
         }
     )
 
@@ -139,6 +140,7 @@ def train_task_loop(spec: JobSpec) -> None:
     order = _epoch_order(n, t.seed, epoch)
     window_start, window_samples, last_metrics = time.perf_counter(), 0, {}
     eval_every, ckpt_every = t.eval_every_n_steps, spec.checkpoint.every_n_steps
+    preemption_saved = False
     while not finished():
         if pos + global_batch > n:
             epoch, pos = epoch + 1, 0
@@ -154,6 +156,7 @@ def train_task_loop(spec: JobSpec) -> None:
         pos += global_batch
         step += 1
         window_samples += global_batch
+        store.heartbeat(step)
 
         done = finished()
         do_eval = eval_set is not None and (done or (eval_every and step % eval_every == 0))
@@ -161,6 +164,8 @@ def train_task_loop(spec: JobSpec) -> None:
         do_report = done or do_ckpt or do_eval or step % t.report_every_n_steps == 0
         if not do_report:
             continue
+        if not done and not preemption_saved and store.preemption_pending(step):
+            preemption_saved = do_ckpt = True  # a last checkpoint before the node goes
         elapsed = time.perf_counter() - window_start
         steps_in_window = max(1, round(window_samples / global_batch))
         loss_mean = _all_sum({"loss": loss.detach()})["loss"] / world

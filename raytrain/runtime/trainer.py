@@ -18,6 +18,7 @@ from raytrain.spec import JobSpec
 
 DEFAULT_STORAGE = "./.raytrain/storage"
 STORAGE_ENV = "RAYTRAIN_STORAGE_PATH"
+HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 UPLOAD_EXCLUDES = [".git", ".venv", ".raytrain", "__pycache__", "*.pyc"]
 
 
@@ -62,10 +63,21 @@ def versions() -> dict[str, str]:
 
 def _worker_entry(config: dict[str, Any]) -> None:
     """What every Ray Train worker runs: set up the checkpoint store, then the loop."""
-    store._CONTEXT.update(
-        progress=config.get("progress"), resume_from=config.get("resume_from"), run_dir=config.get("run_dir")
-    )
+    import ray.train
+
+    from raytrain.runtime.shared_storage import check_shared_storage
+
     spec = JobSpec.model_validate(config["spec"])
+    store._CONTEXT.update(
+        progress=config.get("progress"), resume_from=config.get("resume_from"), run_dir=config.get("run_dir"),
+        checkpoint_mode=spec.checkpoint.mode, beats=0,
+    )
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    nodes = check_shared_storage(Path(config["run_dir"]), rank, world)
+    store._CONTEXT["nodes"] = [{"node_id": n["node_id"], "ip": n["ip"]} for n in nodes]
+    if rank == 0:
+        store.remove_stale_staging(Path(config["run_dir"]))
     if spec.train.task is not None:
         from raytrain.runtime.loop import train_task_loop
 
@@ -91,6 +103,7 @@ class _Progress:
         self.starts: list[dict[str, Any]] = []
         self.checkpoints: list[dict[str, Any]] = []
         self.last_step = 0
+        self.preemptions: list[dict[str, Any]] = []
         self.total_steps: Optional[int] = None
         self.rate: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -125,19 +138,34 @@ class _Progress:
     def _on_start(self, rec: dict[str, Any]) -> None:
         self.total_steps = rec.get("total_steps")
         if self.starts:
+            prev = self.starts[-1]
             lost = max(0, self.last_step - rec["step"])
+            failed_at = prev.get("last_time", prev["time"])
+            before = {n["node_id"] for n in prev.get("nodes") or []}
+            after = {n["node_id"] for n in rec.get("nodes") or []}
+            preempted = [p for p in self.preemptions if p["time"] >= prev["time"]]
             failure = {
-                "time": rec["time"],
+                "time": failed_at,  # the last sign of life (heartbeats every 0.5 s) before the failure
+                "restarted_at": rec["time"],
+                "what": "preemption" if preempted else "worker failure",
+                "lost_nodes": sorted(n["ip"] + " " + n["node_id"][:8] for n in prev.get("nodes") or []
+                                     if n["node_id"] not in after),
+                "dead_nodes": _dead_nodes(before),
+                "workers_before": prev["workers"],
+                "workers": rec["workers"],
+                "last_step_before": self.last_step,
                 "resumed_from": rec.get("resumed_from"),
                 "resumed_step": rec["step"],
                 "steps_lost": lost,
-                "workers": rec["workers"],
-                "recovery_s": rec["time"] - self.starts[-1].get("last_time", rec["time"]),
+                "recovery_s": None,  # set by the first step after the restore
             }
+            if preempted:
+                failure["preemption"] = {k: preempted[0].get(k) for k in ("step", "deadline_ms", "nodes", "ranks")}
             rec["failure"] = failure
             self.echo(
                 f"[{self.name}] restarted with {rec['workers']} workers from step {rec['step']} "
-                f"({lost} steps lost)"
+                f"({lost} steps lost; {failure['what']}"
+                + (f", lost nodes: {', '.join(failure['lost_nodes'])}" if failure["lost_nodes"] else "") + ")"
             )
         elif rec.get("resumed_from"):
             self.echo(f"[{self.name}] resuming from {rec['resumed_from']} (step {rec['step']})")
@@ -150,22 +178,44 @@ class _Progress:
             self.history = [h for h in self.history if h.get("step", 0) <= rec["step"]]
             self._rewrite()
 
+    def _alive(self, rec: dict[str, Any]) -> None:
+        self.last_step = max(self.last_step, rec["step"]) if self.starts else rec["step"]
+        if self.starts:
+            self.starts[-1]["last_time"] = rec["time"]
+            self.starts[-1]["last_step"] = rec["step"]
+
+    def _on_step(self, rec: dict[str, Any]) -> None:
+        if rec.get("first") and self.starts and "failure" in self.starts[-1]:
+            failure = self.starts[-1]["failure"]
+            if failure["recovery_s"] is None:
+                failure["first_step_at"] = rec["time"]
+                failure["recovery_s"] = round(rec["time"] - failure["time"], 3)
+                self.echo(f"[{self.name}] recovered: first step after the restore "
+                          f"{failure['recovery_s']:.1f} s after the last step before the failure")
+        self._alive(rec)
+
+    def _on_preemption(self, rec: dict[str, Any]) -> None:
+        self.preemptions.append(rec)
+        left = (rec["deadline_ms"] / 1000 - rec["time"]) if rec.get("deadline_ms") else None
+        self.echo(f"[{self.name}] preemption of node(s) {', '.join(n[:8] for n in rec.get('nodes') or [])} "
+                  f"announced at step {rec['step']}"
+                  + (f" ({left:.0f} s left)" if left is not None else "") + ": writing a last checkpoint")
+
     def _on_warning(self, rec: dict[str, Any]) -> None:
         self.echo(f"[{self.name}] warning: {rec['message']}")
 
     def _on_checkpoint(self, rec: dict[str, Any]) -> None:
         self.checkpoints.append(rec)
+        size = f"{rec['bytes'] / 2**20:.1f} MiB, " if rec.get("bytes") else ""
         self.echo(f"[{self.name}] checkpoint step {rec['step']} -> {self.run_dir / rec['name']} "
-                  f"({rec['write_s']:.2f} s)")
+                  f"({size}written in {rec['write_s']:.2f} s, {rec.get('mode', 'sync')})")
 
     def _on_report(self, rec: dict[str, Any]) -> None:
         rec = {k: v for k, v in rec.items() if k != "event"}
         self.history.append(rec)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        self.last_step = rec["step"]
-        if self.starts:
-            self.starts[-1]["last_time"] = rec["time"]
+        self._alive(rec)
         self.echo(self.progress_line(rec))
 
     def _rewrite(self) -> None:
@@ -194,7 +244,24 @@ class _Progress:
             parts.append(f"{rec['samples_per_s']:,.0f} samples/s")
         if "workers" in rec:
             parts.append(f"{rec['workers']} workers")
+        if "checkpoint_blocked_s" in rec:
+            parts.append(f"checkpoint blocked {rec['checkpoint_blocked_s']:.2f} s")
         return " | ".join(parts) + eta
+
+
+def _dead_nodes(node_ids: set[str]) -> list[dict[str, Any]]:
+    """Which of ``node_ids`` Ray now reports dead, with Ray's reason when it gives one."""
+    import ray
+
+    dead = []
+    try:
+        for node in ray.nodes():
+            if node.get("NodeID") in node_ids and not node.get("Alive", True):
+                dead.append({"node_id": node["NodeID"], "ip": node.get("NodeManagerAddress"),
+                             "reason": node.get("DeathReasonMessage") or node.get("DeathReason")})
+    except Exception:  # the record is best effort; the run goes on
+        pass
+    return dead
 
 
 def _new_sink():
@@ -220,6 +287,11 @@ def build_trainer(spec: JobSpec, storage: Path, config: dict[str, Any], worker_e
     from ray.train.v2.api.config import LoggingConfig
 
     s, c = spec.scaling, spec.checkpoint
+    # Each worker's result queue holds one report; the controller empties it once per poll
+    # (2 s by default), so a sync checkpoint that follows the previous one within 2 s waits
+    # for that poll. Ray propagates this variable to its controller; polls also detect dead
+    # workers sooner.
+    os.environ.setdefault(HEALTH_CHECK_ENV, "0.5")
     resources = s.resources_per_worker or ({"CPU": 1, "GPU": 1} if s.use_gpu else {"CPU": 1})
     return TorchTrainer(
         _worker_entry,
@@ -229,6 +301,7 @@ def build_trainer(spec: JobSpec, storage: Path, config: dict[str, Any], worker_e
             use_gpu=s.use_gpu,
             resources_per_worker=resources,
             placement_strategy=s.placement_strategy,
+            elastic_resize_monitor_interval_s=s.elastic_resize_interval_s,
         ),
         run_config=RunConfig(
             name=spec.name,
@@ -238,7 +311,8 @@ def build_trainer(spec: JobSpec, storage: Path, config: dict[str, Any], worker_e
                 checkpoint_score_attribute=c.score_metric,
                 checkpoint_score_order=c.score_mode,
             ),
-            failure_config=FailureConfig(max_failures=spec.failure.max_failures),
+            failure_config=FailureConfig(max_failures=spec.failure.max_failures,
+                                         max_preemption_failures=spec.failure.max_preemptions),
             worker_runtime_env={"env_vars": worker_env} if worker_env else None,
             logging_config=LoggingConfig(log_level="WARNING"),
         ),
@@ -335,6 +409,12 @@ def run_training(
             result, error = _fit_interruptibly(trainer)
         record.update(_summarize(spec, progress, result, error, started))
     _write_json(run_dir / "result.json", record)
+    cause = _raytrain_cause(error)
+    if record["status"] == "failed" and cause is not None:
+        raise type(cause)(
+            f"run {spec.name!r} failed after {record['failures_survived']} recovered failures: {cause.message}",
+            cause.hint,
+        )
     if record["status"] == "failed":
         raise TrainingFailed(
             f"run {spec.name!r} failed after {record['failures_survived']} recovered failures: {record['error']}",
@@ -363,6 +443,26 @@ def _fit_interruptibly(trainer):
     except KeyboardInterrupt as exc:
         return None, exc
     return outcome.get("result"), outcome.get("error")
+
+
+def _raytrain_cause(error: Optional[BaseException]) -> Optional[Exception]:
+    """The raytrain error a worker raised, out of Ray Train's wrappers (WorkerGroupError ->
+    UserExceptionWithTraceback -> ours), so that the driver can say it in one line."""
+    from raytrain.errors import RaytrainError
+
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        exc = todo.pop(0)
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, RaytrainError):
+            return exc
+        todo.extend(getattr(exc, "worker_failures", {}).values())
+        todo += [getattr(exc, "_base_exc", None), getattr(exc, "cause", None), exc.__cause__,
+                 getattr(exc, "controller_failure", None)]
+    return None
 
 
 def _summarize(spec, progress: _Progress, result, error, started: float) -> dict[str, Any]:
@@ -403,7 +503,7 @@ def _summarize(spec, progress: _Progress, result, error, started: float) -> dict
         status = "succeeded"
     return {
         "status": status,
-        "error": None if error is None else f"{type(error).__name__}: {error}".splitlines()[0][:500],
+        "error": _error_line(error),
         "steps": progress.last_step,
         "total_steps": progress.total_steps,
         "wall_time_s": round(time.time() - started, 3),
@@ -417,6 +517,16 @@ def _summarize(spec, progress: _Progress, result, error, started: float) -> dict
         "versions": versions(),
         "spec": spec.model_dump(mode="json"),
     }
+
+
+def _error_line(error: Optional[BaseException]) -> Optional[str]:
+    if error is None:
+        return None
+    cause = _raytrain_cause(error)
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"[:1000]
+    lines = [line for line in f"{type(error).__name__}: {error}".splitlines() if line.strip()]
+    return " ".join(lines[:2])[:1000]
 
 
 def _write_json(path: Path, obj: dict[str, Any]) -> None:

@@ -141,6 +141,12 @@ class ScalingSpec(_Strict):
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="How Ray places the workers' bundles across nodes."
     )
+    elastic_resize_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="With elastic workers, how often a healthy run checks whether it can grow "
+        "back to more workers (restarting from the newest checkpoint when it does).",
+    )
 
     @field_validator("resources_per_worker")
     @classmethod
@@ -173,6 +179,12 @@ class CheckpointSpec(_Strict):
         "default ./.raytrain/storage.",
     )
     every_n_steps: int = Field(100, ge=1, description="Write a checkpoint every N steps.")
+    mode: Literal["sync", "async"] = Field(
+        "sync",
+        description="'sync' waits until the checkpoint is on the volume; 'async' copies the "
+        "state in memory and writes it in the background while training goes on (the seconds "
+        "the loop was blocked are in metrics.jsonl as checkpoint_blocked_s either way).",
+    )
     keep: Optional[int] = Field(
         3, ge=1, description="How many checkpoints to keep (the best by score_metric, else the newest)."
     )
@@ -195,6 +207,13 @@ class FailureSpec(_Strict):
     max_failures: int = Field(
         0, ge=-1, description="Worker failures to recover from (restart from the newest "
         "checkpoint); -1 for unlimited."
+    )
+    max_preemptions: int = Field(
+        -1,
+        ge=-1,
+        description="Node preemptions (drains announced with a deadline, e.g. spot reclaims) to "
+        "recover from, counted apart from max_failures; the run writes a last checkpoint when "
+        "one is announced. -1 for unlimited, 0 to fail on the first.",
     )
 
 
