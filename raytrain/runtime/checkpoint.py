@@ -98,11 +98,14 @@ def commit_checkpoint(state: dict[str, Any], run_dir: Path, name: str, step: int
             shutil.rmtree(stale, ignore_errors=True)
         os.rename(staging, final)
         _fsync_path(run_dir)
-    except OSError as exc:
+    except Exception as exc:  # torch.save reports a failed write as RuntimeError, not OSError
+        code = _errno_of(exc, run_dir)  # before the cleanup frees space again
         shutil.rmtree(staging, ignore_errors=True)
+        if code is None:
+            raise
         reason = {errno.ENOSPC: "no space left on the volume", errno.EDQUOT: "disk quota exceeded",
                   errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-                  errno.EROFS: "the volume is read-only"}.get(exc.errno, exc.strerror or str(exc))
+                  errno.EROFS: "the volume is read-only"}.get(code, os.strerror(code))
         raise CheckpointError(
             f"checkpoint.storage_path: writing {name} to {run_dir} failed: {reason}; "
             "the previous checkpoints are intact",
@@ -110,6 +113,24 @@ def commit_checkpoint(state: dict[str, Any], run_dir: Path, name: str, step: int
             "checkpoint.storage_path at one that has it; a rerun resumes from the newest complete checkpoint",
         ) from None
     return final
+
+
+def _errno_of(exc: BaseException, run_dir: Path) -> Optional[int]:
+    """The errno behind a failed write, also when torch wrapped it in a RuntimeError."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    if "write failed" in str(exc) or "file write" in str(exc):
+        try:
+            st = os.statvfs(run_dir)
+            if st.f_bavail * st.f_frsize < (1 << 20):
+                return errno.ENOSPC
+        except OSError:
+            pass
+        return errno.EIO
+    return None
 
 
 def remove_stale_staging(run_dir: Path) -> list[str]:

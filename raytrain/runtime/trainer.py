@@ -19,6 +19,7 @@ from raytrain.spec import JobSpec
 DEFAULT_STORAGE = "./.raytrain/storage"
 STORAGE_ENV = "RAYTRAIN_STORAGE_PATH"
 HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 UPLOAD_EXCLUDES = [".git", ".venv", ".raytrain", "__pycache__", "*.pyc"]
 
 
@@ -104,6 +105,7 @@ class _Progress:
         self.checkpoints: list[dict[str, Any]] = []
         self.last_step = 0
         self.preemptions: list[dict[str, Any]] = []
+        self.resumed: Optional[dict[str, Any]] = None
         self.total_steps: Optional[int] = None
         self.rate: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -116,7 +118,10 @@ class _Progress:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=10)
-        self.poll()
+        try:
+            self.poll()
+        except Exception as exc:  # the record keeps what was followed so far
+            self.echo(f"[{self.name}] warning: the last progress records are lost ({type(exc).__name__})")
 
     def _follow(self) -> None:
         while not self._stop.wait(0.5):
@@ -159,6 +164,9 @@ class _Progress:
                 "steps_lost": lost,
                 "recovery_s": None,  # set by the first step after the restore
             }
+            if not failure["lost_nodes"] and not failure["dead_nodes"] and rec["workers"] > prev["workers"] \
+                    and not preempted:
+                failure["what"] = "resize"
             if preempted:
                 failure["preemption"] = {k: preempted[0].get(k) for k in ("step", "deadline_ms", "nodes", "ranks")}
             rec["failure"] = failure
@@ -168,6 +176,9 @@ class _Progress:
                 + (f", lost nodes: {', '.join(failure['lost_nodes'])}" if failure["lost_nodes"] else "") + ")"
             )
         elif rec.get("resumed_from"):
+            recorded = max((h.get("step", 0) for h in self.history), default=0)
+            self.resumed = {"from": rec["resumed_from"], "step": rec["step"],
+                            "last_recorded_step": recorded, "steps_lost": max(0, recorded - rec["step"])}
             self.echo(f"[{self.name}] resuming from {rec['resumed_from']} (step {rec['step']})")
         else:
             self.echo(f"[{self.name}] training started with {rec['workers']} workers")
@@ -278,7 +289,14 @@ def _new_sink():
         def since(self, index: int) -> list[dict[str, Any]]:
             return self.records[index:]
 
-    return ProgressSink.remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # On the driver's node: a sink on a worker node would die with it and take the
+    # run's record along.
+    here = ray.get_runtime_context().get_node_id()
+    return ProgressSink.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False)
+    ).remote()
 
 
 def build_trainer(spec: JobSpec, storage: Path, config: dict[str, Any], worker_env: dict[str, str]):
@@ -292,6 +310,12 @@ def build_trainer(spec: JobSpec, storage: Path, config: dict[str, Any], worker_e
     # for that poll. Ray propagates this variable to its controller; polls also detect dead
     # workers sooner.
     os.environ.setdefault(HEALTH_CHECK_ENV, "0.5")
+    if s.elastic:
+        # After a node dies, the controller may size the new worker group from a resource
+        # view that still counts the dead node, then wait out the whole start timeout (60 s)
+        # for workers that cannot come. Elastic runs retry such a start with what is there
+        # (Ray counts it as a controller error, not against failure.max_failures).
+        os.environ.setdefault(START_TIMEOUT_ENV, "20")
     resources = s.resources_per_worker or ({"CPU": 1, "GPU": 1} if s.use_gpu else {"CPU": 1})
     return TorchTrainer(
         _worker_entry,
@@ -408,7 +432,10 @@ def run_training(
         with _Progress(sink, run_dir, spec.name, echo) as progress:
             result, error = _fit_interruptibly(trainer)
         record.update(_summarize(spec, progress, result, error, started))
-    _write_json(run_dir / "result.json", record)
+    try:
+        _write_json(run_dir / "result.json", record)
+    except OSError as exc:  # e.g. the volume is full: still say why the run ended
+        echo(f"[{spec.name}] warning: could not write {run_dir / 'result.json'} ({exc.strerror or exc})")
     cause = _raytrain_cause(error)
     if record["status"] == "failed" and cause is not None:
         raise type(cause)(
@@ -488,11 +515,15 @@ def _summarize(spec, progress: _Progress, result, error, started: float) -> dict
     elif progress.checkpoints:
         last_ckpt = str(progress.run_dir / progress.checkpoints[-1]["name"])
     worker_history = []
-    for h in progress.starts + reports:
+    for h in sorted(progress.starts + reports, key=lambda h: h["time"]):
         if not worker_history or worker_history[-1]["workers"] != h["workers"]:
             worker_history.append({"step": h["step"], "workers": h["workers"], "time": h["time"]})
-    worker_history.sort(key=lambda w: w["time"])
-    failures = [s["failure"] for s in progress.starts if "failure" in s]
+    restarts = [s["failure"] for s in progress.starts if "failure" in s]
+    failures = [f for f in restarts if f["what"] != "resize"]
+    blocked = {h["step"]: h["checkpoint_blocked_s"] for h in history if "checkpoint_blocked_s" in h}
+    checkpoints = [{"step": c["step"], "name": c["name"], "mode": c.get("mode"), "bytes": c.get("bytes"),
+                    "write_s": round(c["write_s"], 4), "blocked_s": blocked.get(c["step"])}
+                   for c in progress.checkpoints]
     if isinstance(error, KeyboardInterrupt):
         status = "interrupted"
     elif error is not None:
@@ -514,6 +545,9 @@ def _summarize(spec, progress: _Progress, result, error, started: float) -> dict
         "worker_count_history": worker_history,
         "failures_survived": len(failures),
         "failures": failures,
+        "resizes": [f for f in restarts if f["what"] == "resize"],
+        "resumed": progress.resumed,
+        "checkpoints": checkpoints,
         "versions": versions(),
         "spec": spec.model_dump(mode="json"),
     }
