@@ -30,7 +30,10 @@ def write_spec(path: Path, base: str = "jobs/digits.yaml", **changes) -> Path:
 
 
 def raytrain_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    """The environment of a raytrain subprocess: this checkout's code first on the path (also
+    for the Ray workers of a local cluster, which inherit PYTHONPATH)."""
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), **extra}
     env.pop("RAY_ADDRESS", None)
     env.pop("RAYTRAIN_STORAGE_PATH", None)
     return env
@@ -43,7 +46,11 @@ def run(args: list[str], env: Optional[dict] = None, timeout: float = 540) -> su
 
 
 def raytrain(*args: str, **kw) -> subprocess.CompletedProcess:
-    return run([str(BIN / "raytrain"), *args], **kw)
+    """`raytrain ARGS` as a user runs it, but from this checkout (the venv's console script
+    may point at another worktree)."""
+    if kw.get("env") is not None:
+        kw["env"] = {**kw["env"], "PYTHONPATH": raytrain_env()["PYTHONPATH"]}
+    return run([sys.executable, "-m", "raytrain.cli", *args], **kw)
 
 
 def start_until(args: list[str], marker: str, timeout: float = 300, env: Optional[dict] = None):

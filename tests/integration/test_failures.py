@@ -111,7 +111,7 @@ def assert_all_checkpoints_verify(run_dir: Path) -> list[str]:
 def test_worker_node_loss_resumes_from_the_newest_checkpoint_and_grows_back(nodes, tmp_path):
     nodes.add_node()
     victim = nodes.add_node()
-    spec = slow_spec(tmp_path / "loss.yaml", "loss", workers=[1, 2], max_steps=360,
+    spec = slow_spec(tmp_path / "loss.yaml", "loss", workers=[1, 2], max_steps=600,
                      scaling__elastic_resize_interval_s=3)
     storage = tmp_path / "s"
     proc, lines = start_until(run_cmd(nodes, spec, storage), "checkpoint step 60", env=env_for(nodes))
@@ -123,7 +123,7 @@ def test_worker_node_loss_resumes_from_the_newest_checkpoint_and_grows_back(node
     assert proc.returncode == 0, output[-4000:]
 
     result = result_of(storage, "loss")
-    assert result["status"] == "succeeded" and result["steps"] == 360, result
+    assert result["status"] == "succeeded" and result["steps"] == 600, result
     failure = result["failures"][0]
     assert failure["what"] == "worker failure" and failure["workers_before"] == 2 and failure["workers"] == 1
     assert any(victim.node_id[:8] in n for n in failure["lost_nodes"]), failure
@@ -165,8 +165,8 @@ def test_driver_loss_then_the_same_spec_resumes_losing_at_most_every_n_steps(nod
     assert_all_checkpoints_verify(storage / "drv")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
-def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning_naming_it(nodes, tmp_path, damage):
+def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning_naming_it(nodes, tmp_path):
+    """Truncated here; flipped bytes, a missing or unreadable manifest: tests/unit/test_checkpoint_store.py."""
     nodes.add_node(num_cpus=2)
     spec = slow_spec(tmp_path / "dmg.yaml", "dmg", workers=1, max_steps=60, step_s=0.01)
     storage = tmp_path / "s"
@@ -175,11 +175,7 @@ def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning_naming_it(nodes
                            timeout=240)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     state = storage / "dmg" / "checkpoint_00000060" / "state.pt"
-    data = state.read_bytes()
-    if damage == "truncated":
-        state.write_bytes(data[: len(data) // 2])
-    else:
-        state.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
+    state.write_bytes(state.read_bytes()[:1000])
 
     spec = slow_spec(tmp_path / "dmg.yaml", "dmg", workers=1, max_steps=80, step_s=0.01)
     again = subprocess.run(run_cmd(nodes, spec, storage), cwd=REPO, env=env, capture_output=True, text=True,
@@ -198,19 +194,19 @@ def test_async_checkpoints_block_the_loop_less_than_they_take_to_write(nodes, tm
     env = env_for(nodes)
     figures = {}
     for mode in ("sync", "async"):
-        spec = slow_spec(tmp_path / f"{mode}.yaml", f"ck-{mode}", workers=1, max_steps=60, every=10,
+        spec = slow_spec(tmp_path / f"{mode}.yaml", f"ck-{mode}", workers=1, max_steps=40, every=10,
                          step_s=0.02, width=1024, checkpoint__mode=mode)
         out = subprocess.run(run_cmd(nodes, spec, storage), cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=240)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         result = result_of(storage, f"ck-{mode}")
         ckpts = result["checkpoints"]
-        assert [c["step"] for c in ckpts] == [10, 20, 30, 40, 50, 60], ckpts
+        assert [c["step"] for c in ckpts] == [10, 20, 30, 40], ckpts
         assert all(c["mode"] == mode and c["bytes"] > 10e6 and c["blocked_s"] is not None for c in ckpts), ckpts
         metrics = [json.loads(l) for l in (storage / f"ck-{mode}" / "metrics.jsonl").read_text().splitlines()]
-        assert {m["step"] for m in metrics if "checkpoint_blocked_s" in m} == {10, 20, 30, 40, 50, 60}
+        assert {m["step"] for m in metrics if "checkpoint_blocked_s" in m} == {10, 20, 30, 40}
         assert_all_checkpoints_verify(storage / f"ck-{mode}")
-        figures[mode] = (sorted(c["blocked_s"] for c in ckpts)[3], sorted(c["write_s"] for c in ckpts)[3])
+        figures[mode] = (sorted(c["blocked_s"] for c in ckpts)[2], sorted(c["write_s"] for c in ckpts)[2])
     print(f"\nmedian (blocked s, write s): {figures}")
     sync_blocked, sync_write = figures["sync"]
     async_blocked, async_write = figures["async"]
@@ -235,7 +231,7 @@ def test_storage_not_shared_between_nodes_fails_at_start_naming_the_nodes(nodes,
                          text=True, timeout=240)
     assert out.returncode != 0, out.stdout[-3000:]
     error = next((l for l in out.stderr.splitlines() if l.startswith("error: ")), "")
-    fix = next((l for l in out.stderr.splitlines() if l.startswith("fix: ")), "")
+    fix = next((l.strip() for l in out.stderr.splitlines() if l.strip().startswith("fix: ")), "")
     assert "is not shared by the nodes of this run" in error, out.stderr[-3000:]
     assert odd.node_id[:8] in error and "ReadWriteMany" in fix, (error, fix)
     assert "Traceback" not in out.stderr
@@ -249,7 +245,7 @@ def test_preemption_announced_by_a_drain_writes_a_last_checkpoint_and_continues_
     drains the node as that would, then SIGTERMs the node's processes at the deadline."""
     nodes.add_node()
     victim = nodes.add_node()
-    spec = slow_spec(tmp_path / "pre.yaml", "pre", workers=[1, 2], max_steps=400, every=50)
+    spec = slow_spec(tmp_path / "pre.yaml", "pre", workers=[1, 2], max_steps=300, every=50)
     storage = tmp_path / "s"
     env = env_for(nodes)
     proc, lines = start_until(run_cmd(nodes, spec, storage), "checkpoint step 50", env=env)
@@ -274,7 +270,7 @@ def test_preemption_announced_by_a_drain_writes_a_last_checkpoint_and_continues_
     failure = result["failures"][0]
     assert failure["what"] == "preemption" and failure["preemption"]["step"] == jit_step, failure
     assert failure["resumed_step"] >= jit_step and failure["steps_lost"] <= 50, failure
-    assert result["status"] == "succeeded" and result["steps"] == 400
+    assert result["status"] == "succeeded" and result["steps"] == 300
     assert_all_checkpoints_verify(storage / "pre")
 
 
