@@ -107,8 +107,6 @@ class Emulator(kmock.KubernetesEmulator):
                     else:
                         self.objects[key] = data
                     old_spec = copy.deepcopy(data.get("spec"))
-        elif request.method.upper() == "POST" and request.resource is not None and isinstance(request.data, dict):
-            request.data.setdefault("metadata", {})["generation"] = 1
         response = await super()._handle(request)
         if key is not None and request.method.upper() == "PATCH":
             async with self._lock:
@@ -116,6 +114,11 @@ class Emulator(kmock.KubernetesEmulator):
                 if obj.get("spec") != old_spec:
                     obj.patch({"metadata": {"generation": int(obj["metadata"].get("generation", 1)) + 1}})
         return response
+
+    @property
+    def requests(self) -> list[Any]:
+        """Every request served so far, parsed by kmock (method, url, params, headers, data)."""
+        return list(self._requests)
 
     def get(self, plural: str, namespace: Optional[str], name: str) -> Optional[dict[str, Any]]:
         for (res, ns, nm), obj in list(self.objects.items()):
