@@ -38,6 +38,8 @@ def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     target.add_argument("--cluster-selector", metavar="NAME", help="name of a running RayCluster to submit to")
     target.add_argument("--cluster", metavar="PATH", help="RayCluster manifest (or kustomize dir) to create for the job")
     r.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a job spec field (carried into the RayJob's entrypoint)")
     r.add_argument("--submission-mode", default="K8sJobMode", choices=["K8sJobMode", "HTTPMode", "SidecarMode"])
     r.add_argument("--working-dir", metavar="URI", help="remote zip (https://…, s3://…, gs://…) or a path in the image")
     r.add_argument("--namespace", metavar="NS", help="namespace of the RayJob (default: the cluster's)")
@@ -106,6 +108,7 @@ def cmd_job_render(args: argparse.Namespace) -> int:
         backoff_limit=args.backoff_limit,
         active_deadline_s=args.deadline_s,
         ttl_after_finished_s=args.ttl_s,
+        overrides=args.overrides,
     )
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

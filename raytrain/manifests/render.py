@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
@@ -43,6 +44,7 @@ def render_rayjob(
     backoff_limit: int = 2,
     active_deadline_s: Optional[int] = 86400,
     ttl_after_finished_s: int = 600,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A RayJob that runs ``python -m raytrain.run <spec_path>`` with the spec's runtime env.
 
@@ -104,7 +106,9 @@ def render_rayjob(
         metadata["namespace"] = namespace
 
     body: dict[str, Any] = {
-        "entrypoint": f"python -m raytrain.run {entry_path}",
+        "entrypoint": " ".join(
+            ["python", "-m", "raytrain.run", str(entry_path), *(f"--set {shlex.quote(o)}" for o in overrides)]
+        ),
         "runtimeEnvYAML": yaml.safe_dump(runtime_env, sort_keys=False, default_flow_style=False),
         "submissionMode": submission_mode,
         # Each retry resubmits the same run name, so it resumes from the newest checkpoint on the volume.
@@ -156,7 +160,7 @@ def render_text(spec_path: str | Path, **options: Any) -> str:
     """The YAML ``raytrain job render`` writes (and the golden files under jobs/rendered hold)."""
     from raytrain.spec import load_spec
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, options.get("overrides", ()))
     obj = render_rayjob(spec, spec_path, **options)
     flags = []
     if options.get("cluster_selector") is not None:
@@ -167,5 +171,6 @@ def render_text(spec_path: str | Path, **options: Any) -> str:
         value = options.get(key)
         if value is not None and not (key == "submission_mode" and value == "K8sJobMode"):
             flags.append(f"{flag} {value}")
+    flags += [f"--set {shlex.quote(o)}" for o in options.get("overrides", ())]
     header = f"Rendered by: raytrain job render {Path(spec_path).as_posix()} {' '.join(flags)}\nDo not edit: change the job spec and render again."
     return to_yaml(obj, header=header)

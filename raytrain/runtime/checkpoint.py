@@ -126,19 +126,53 @@ def save_checkpoint(state: dict[str, Any], metrics: dict[str, Any], step: int) -
     push_progress({"event": "report", **metrics})
 
 
+def checkpoint_step(directory: Path) -> int:
+    try:
+        return int(Path(directory).name.split("_", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def newest_complete_checkpoint(run_dir: Path, warn=None) -> Optional[Path]:
+    """The newest ``checkpoint_<step>`` of a run whose files match its manifest.
+
+    Ray Train records a checkpoint in its snapshot some time after the copy completes, so a
+    run killed in between would lose it if resume trusted the snapshot alone; and a partial
+    or corrupt newest checkpoint must not stop a resume while an older complete one exists.
+    """
+    candidates = [d for d in Path(run_dir).glob("checkpoint_*") if d.is_dir() and checkpoint_step(d) >= 0]
+    for directory in sorted(candidates, key=checkpoint_step, reverse=True):
+        try:
+            verify_checkpoint_dir(directory)
+            return directory
+        except CheckpointError as exc:
+            if warn:
+                warn(f"skipping {directory.name}: {exc.message}")
+    return None
+
+
 def load_checkpoint() -> Optional[dict[str, Any]]:
-    """The state of the newest checkpoint of this run (or of ``checkpoint.resume: PATH``)."""
+    """The state of this run's newest complete checkpoint, else of ``checkpoint.resume: PATH``.
+
+    Every worker calls it and reads the same directory on the shared storage.
+    """
     import ray.train
 
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as directory:
-            state = read_checkpoint_dir(Path(directory))
-        state["_resumed_from"] = ckpt.path
-        return state
-    explicit = _CONTEXT.get("resume_from")
-    if explicit:
-        state = read_checkpoint_dir(Path(explicit))
-        state["_resumed_from"] = str(explicit)
-        return state
-    return None
+    def warn(message: str) -> None:
+        push_progress({"event": "warning", "message": message})
+
+    run_dir = _CONTEXT.get("run_dir")
+    directory = newest_complete_checkpoint(Path(run_dir), warn) if run_dir else None
+    if directory is None:
+        ckpt = ray.train.get_checkpoint()  # storage raytrain cannot list (e.g. a custom filesystem)
+        if ckpt is not None:
+            with ckpt.as_directory() as local:
+                state = read_checkpoint_dir(Path(local))
+            state["_resumed_from"] = ckpt.path
+            return state
+        directory = _CONTEXT.get("resume_from")
+    if not directory:
+        return None
+    state = read_checkpoint_dir(Path(directory))
+    state["_resumed_from"] = str(directory)
+    return state

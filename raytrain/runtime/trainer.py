@@ -62,7 +62,9 @@ def versions() -> dict[str, str]:
 
 def _worker_entry(config: dict[str, Any]) -> None:
     """What every Ray Train worker runs: set up the checkpoint store, then the loop."""
-    store._CONTEXT.update(progress=config.get("progress"), resume_from=config.get("resume_from"))
+    store._CONTEXT.update(
+        progress=config.get("progress"), resume_from=config.get("resume_from"), run_dir=config.get("run_dir")
+    )
     spec = JobSpec.model_validate(config["spec"])
     if spec.train.task is not None:
         from raytrain.runtime.loop import train_task_loop
@@ -147,6 +149,9 @@ class _Progress:
             # Steps after the checkpoint we resumed from are run again: keep one copy.
             self.history = [h for h in self.history if h.get("step", 0) <= rec["step"]]
             self._rewrite()
+
+    def _on_warning(self, rec: dict[str, Any]) -> None:
+        self.echo(f"[{self.name}] warning: {rec['message']}")
 
     def _on_checkpoint(self, rec: dict[str, Any]) -> None:
         self.checkpoints.append(rec)
@@ -319,6 +324,7 @@ def run_training(
         config = {
             "spec": spec.model_dump(mode="json"),
             "progress": sink,
+            "run_dir": str(run_dir),
             "resume_from": spec.checkpoint.resume if spec.checkpoint.resume not in ("auto", "never") else None,
         }
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -326,12 +332,7 @@ def run_training(
         error: Optional[BaseException] = None
         result = None
         with _Progress(sink, run_dir, spec.name, echo) as progress:
-            try:
-                result = trainer.fit()
-            except KeyboardInterrupt as exc:
-                error = exc
-            except Exception as exc:  # Ray Train's TrainingFailedError and friends
-                error = exc
+            result, error = _fit_interruptibly(trainer)
         record.update(_summarize(spec, progress, result, error, started))
     _write_json(run_dir / "result.json", record)
     if record["status"] == "failed":
@@ -340,6 +341,28 @@ def run_training(
             f"see {run_dir} and the worker logs (rerun with --verbose); a rerun resumes from the last checkpoint",
         )
     return record
+
+
+def _fit_interruptibly(trainer):
+    """Run fit() in a thread so that Ctrl-C reaches us, not Ray Train's own SIGINT handler
+    (which exits the process). On Ctrl-C the caller shuts Ray down: the job's trainer and
+    workers end with the driver, and the newest complete checkpoint stays on disk."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as exc:  # Ray Train's TrainingFailedError and friends
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="raytrain-fit", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt as exc:
+        return None, exc
+    return outcome.get("result"), outcome.get("error")
 
 
 def _summarize(spec, progress: _Progress, result, error, started: float) -> dict[str, Any]:

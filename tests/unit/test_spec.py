@@ -135,3 +135,20 @@ def test_import_raytrain_stays_light():
     code = "import sys, raytrain, raytrain.cli, raytrain.spec; print('ray' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "False False", out.stdout + out.stderr
+
+
+def test_set_works_on_every_command_that_takes_a_spec(capsys, tmp_path):
+    import yaml
+
+    assert main(["validate", "jobs/digits.yaml", "--set", "train.epochs=3"]) == 0
+    assert main(["check", "jobs/digits.yaml", "--cluster", "clusters/overlays/dev", "--set", "scaling.workers=1"]) in (0, 1)
+    capsys.readouterr()
+    out = tmp_path / "job.yaml"
+    assert main(["job", "render", "jobs/digits.yaml", "--cluster-selector", "raytrain", "--set", "train.epochs=3",
+                 "-o", str(out)]) == 0
+    job = yaml.safe_load(out.read_text())
+    assert job["spec"]["entrypoint"].endswith("--set train.epochs=3"), job["spec"]["entrypoint"]
+    resolved = json.loads(job["metadata"]["annotations"]["raytrain.dev/resolved-spec"])
+    assert resolved["train"]["epochs"] == 3
+    assert main(["validate", "jobs/digits.yaml", "--set", "train.epochz=3"]) == 2
+    assert "did you mean 'epochs'" in capsys.readouterr().out
