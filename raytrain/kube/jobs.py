@@ -25,7 +25,8 @@ class Jobs:
         from raytrain.spec import load_spec
 
         spec = load_spec(spec_path, list(overrides))
-        obj = render_rayjob(spec, spec_path, cluster_selector=cluster_selector, namespace=self.kube.namespace, **render)
+        obj = render_rayjob(spec, spec_path, cluster_selector=cluster_selector, namespace=self.kube.namespace,
+                            overrides=list(overrides), **render)
         await self.kube.require_kuberay()
         if await self.kube.get(RayCluster.version, RayCluster.endpoint, cluster_selector, self.kube.namespace) is None:
             raise KubeNotFound(f"--cluster-selector {cluster_selector}: no RayCluster of that name in {self.kube.namespace}",
