@@ -52,3 +52,35 @@ class TrainingFailed(RaytrainError):
 
 class ManifestError(UserInputError):
     """A manifest path cannot be read, rendered or understood."""
+
+
+class KubeError(RaytrainError):
+    """The Kubernetes cluster failed or cannot be reached (exit code 1: the cluster's side)."""
+
+
+class KubeConfigError(UserInputError):
+    """No kubeconfig, or the context asked for is not in it."""
+
+
+class KubeForbidden(UserInputError):
+    """The API server refused a verb on a resource (403): the user needs a Role."""
+
+
+class KubeNotFound(UserInputError):
+    """A named object (RayCluster, RayJob) does not exist in the namespace."""
+
+
+class KubeRayMissing(KubeError):
+    """The API server does not serve ray.io/v1: the KubeRay operator is not installed."""
+
+
+class KubeUnreachable(KubeError):
+    """The API server did not answer after retries."""
+
+
+class ClusterNotReady(KubeError):
+    """A RayCluster did not become ready in time, or reported a failure."""
+
+
+class RayJobFailed(KubeError):
+    """A RayJob ended in a failed state."""
