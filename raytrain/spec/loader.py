@@ -96,7 +96,7 @@ def format_validation_error(exc: ValidationError, source: str, data: Any = None)
     if kind == "extra_forbidden":
         field = str(loc[-1]) if loc else ""
         known = _fields_at(JobSpec, loc[:-1])
-        guess = difflib.get_close_matches(field, known, n=1, cutoff=0.5)
+        guess = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
         fix = f"did you mean {guess[0]!r}?" if guess else f"known keys: {', '.join(known)}"
         return f"{source}: {path}: unknown key; {fix}"
     if kind == "missing":
