@@ -42,6 +42,10 @@ def normalize_address(address: str) -> str:
     return address
 
 
+def new_run_name(run: str) -> str:
+    return f"{run[:32].rstrip('-')}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def new_submission_id(run: str) -> str:
     return f"{run}-{time.strftime('%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -191,17 +195,23 @@ class JobsClient:
         last = self.last_job_of_run(spec.name)
         decision = decide_start(
             spec.name, run_dir, last.state if last else None, last.submission_id if last else None,
-            resume=resume, new_run=new_run,
+            resume=resume, new_run=new_run, policy=spec.checkpoint.resume,
         )
+        run = spec.name
+        if decision.mode == "new":
+            # A new name chosen here (not the runtime's --new-run) so the client knows where it lives.
+            run = new_run_name(spec.name)
+            overrides.append(f"name={run}")
+        elif resume and spec.checkpoint.resume == "never":
+            overrides.append("checkpoint.resume=auto")
 
         args = ["python", "-m", "raytrain.run", rel_spec.as_posix()]
         for item in overrides:
             args += ["--set", item]
-        args += decision.runtime_flags
         entrypoint = " ".join(shlex.quote(a) for a in args)
-        sid = submission_id or new_submission_id(spec.name)
+        sid = submission_id or new_submission_id(run)
         metadata = {
-            f"{META_PREFIX}run": spec.name,
+            f"{META_PREFIX}run": run,
             f"{META_PREFIX}spec": rel_spec.as_posix(),
             f"{META_PREFIX}spec_hash": spec_hash(spec),
             f"{META_PREFIX}git_commit": _workdir.git_commit(root) or "none",
@@ -216,7 +226,7 @@ class JobsClient:
         if spec.runtime_env.pip:
             runtime_env["pip"] = list(spec.runtime_env.pip)
         self.submit_entrypoint(entrypoint, sid, runtime_env, metadata, entrypoint_resources)
-        return Submission(sid, spec.name, entrypoint, decision, visible_storage, metadata, wd)
+        return Submission(sid, run, entrypoint, decision, visible_storage, metadata, wd)
 
     def submit_entrypoint(
         self,

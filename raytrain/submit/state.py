@@ -80,10 +80,6 @@ class StartDecision:
     mode: str  # "fresh" | "resume" | "new" | "unknown"
     note: str
 
-    @property
-    def runtime_flags(self) -> list[str]:
-        return ["--new-run"] if self.mode == "new" else []
-
 
 def decide_start(
     run: str,
@@ -92,11 +88,13 @@ def decide_start(
     last_job: Optional[str] = None,
     resume: bool = False,
     new_run: bool = False,
+    policy: str = "auto",
 ) -> StartDecision:
     """Resume, start over, or refuse; never let a new run silently mix into an old one.
 
     ``run_dir`` is None when the storage is not visible from this machine (a remote cluster):
-    then the runtime on the cluster applies the spec's ``checkpoint.resume``.
+    then the runtime on the cluster applies the spec's ``checkpoint.resume`` (``policy``).
+    "new" means: submit under a new run name (the old run stays as it is).
     """
     if resume and new_run:
         raise UserInputError("--resume and --new-run contradict each other", "pass one of them")
@@ -122,6 +120,11 @@ def decide_start(
         return StartDecision("new", f"run {run!r} has checkpoints at {run_dir}; starting over (--new-run)")
     if resume:
         return StartDecision("resume", f"resuming run {run!r} from its newest checkpoint in {run_dir}")
+    if policy == "never":
+        raise RunExistsError(
+            f"run {run!r} already has checkpoints at {run_dir} and its spec says checkpoint.resume: never",
+            "pass --new-run to start a new run, or --resume to continue this one",
+        )
     failed = last_state in (JobState.FAILED, JobState.STOPPED) if last_state else not run_completed(run_dir)
     if failed:
         why = f"last attempt {last_state.value}" if last_state else "last attempt did not finish"
