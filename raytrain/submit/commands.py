@@ -98,7 +98,7 @@ def cmd_submit(args) -> int:
                           "storage": sub.storage, "metadata": sub.metadata}))
     else:
         print(f"submitted {sub.submission_id} to {c.address}")
-        print(f"  {sub.decision.note}")
+        print(f"  run {sub.run}: {sub.decision.note}")
         print(f"  entrypoint: {sub.entrypoint}")
         print(f"  working_dir: {sub.working_dir.root} ({sub.working_dir.total_bytes / 1024 / 1024:.1f} MiB)")
         if not sub.storage:

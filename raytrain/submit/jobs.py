@@ -47,7 +47,7 @@ def new_run_name(run: str) -> str:
 
 
 def new_submission_id(run: str) -> str:
-    return f"{run}-{time.strftime('%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return f"{run}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,8 @@ class JobsClient:
                       metadata=metadata or {})
         if entrypoint_resources:
             kwargs["entrypoint_resources"] = entrypoint_resources
+
+        _workdir.quiet_ray_packaging()
 
         def go():
             # A head that just started may not have its job agent yet: retry that for a while.

@@ -6,6 +6,7 @@ handling) so that the limit raytrain enforces is the size Ray would upload.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def measure(
     from ray._private import ray_constants
     from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 
+    quiet_ray_packaging()
     root = Path(root).resolve()
     if not root.is_dir():
         raise WorkingDirError(f"{root}: working directory does not exist", "pass an existing project directory")
@@ -97,3 +99,10 @@ def measure(
 
 def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def quiet_ray_packaging() -> None:
+    """Ray logs every ignored file of the upload at INFO; raytrain prints its own summary."""
+    for name in ("ray._private.runtime_env.packaging", "ray._private.runtime_env.working_dir",
+                 "ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
+        logging.getLogger(name).setLevel(logging.ERROR)
