@@ -17,13 +17,10 @@ def load(spec_path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
 
 def validate(spec_path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     """Validate a spec, including that its task or loop imports."""
-    from raytrain.runtime.tasks import resolve_loop, resolve_task
+    from raytrain.spec import check_refs
 
     spec = load_spec(spec_path, overrides)
-    if spec.train.task is not None:
-        resolve_task(spec.train.task, str(spec_path))
-    else:
-        resolve_loop(spec.train.loop, str(spec_path))
+    check_refs(spec, str(spec_path))
     return spec
 
 

@@ -12,13 +12,15 @@ from typing import Optional, Sequence
 from raytrain.errors import RaytrainError
 
 # Modules that add their own subcommands with add_commands(subparsers, parents).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["raytrain.manifests.commands"]
 
 EPILOG = """\
 examples:
   raytrain run jobs/digits.yaml                  train on a local Ray cluster started for the run
   raytrain run jobs/digits.yaml --set train.epochs=5 --json
-  raytrain validate jobs/charlm.yaml             check a spec without running it
+  raytrain validate jobs/charlm.yaml clusters/overlays/prod   check specs and manifests
+  raytrain check jobs/digits.yaml --cluster clusters/overlays/prod   does the job fit?
+  raytrain job render jobs/digits.yaml --cluster-selector raytrain   a RayJob for KubeRay
   raytrain schema --markdown                     the spec reference
 
 On any Ray cluster, with Ray's CLI alone:
@@ -92,15 +94,6 @@ def _print_summary(result: dict) -> None:
         print("  interrupted: run the same command again to resume from the last checkpoint")
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from raytrain import api
-
-    spec = api.validate(args.spec, args.overrides)
-    print(f"{args.spec}: ok (run {spec.name!r}, {spec.train.task or spec.train.loop}, "
-          f"workers {spec.scaling.workers})")
-    return 0
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
     from raytrain import api
     from raytrain.spec import schema_reference
@@ -125,9 +118,6 @@ def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
                        "local Ray cluster is started on free ports and stopped afterwards. A run "
                        "whose directory has checkpoints resumes from the newest one (resume: auto).")
     _add_run_args(p)
-    p = sub.add_parser("validate", parents=[common], help="check a job spec without running it")
-    _add_spec_args(p)
-    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("schema", parents=[common], help="print the job spec's JSON schema")
     p.add_argument("--markdown", action="store_true", help="print the reference table instead")
     p.set_defaults(func=cmd_schema)

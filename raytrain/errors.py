@@ -68,3 +68,7 @@ class WorkingDirError(UserInputError):
 
 class MirrorError(UserInputError):
     """A RayCluster manifest or a --group/--scale flag cannot become a local mirror."""
+
+
+class ManifestError(UserInputError):
+    """A manifest path cannot be read, rendered or understood."""

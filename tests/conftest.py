@@ -82,6 +82,7 @@ class RayHead:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["RAY_AUTH_MODE"] = "token"  # the client side must ask for token auth explicitly
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # as with an activated venv
         env.pop("RAY_ADDRESS", None)
         return env
 

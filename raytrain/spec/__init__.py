@@ -9,6 +9,7 @@ from raytrain.spec.loader import (
     spec_hash,
     validate_spec,
 )
+from raytrain.spec.refs import BUILTIN_TASKS, check_refs
 from raytrain.spec.models import (
     CheckpointSpec,
     FailureSpec,
@@ -19,6 +20,8 @@ from raytrain.spec.models import (
 )
 
 __all__ = [
+    "BUILTIN_TASKS",
+    "check_refs",
     "CheckpointSpec",
     "FailureSpec",
     "JobSpec",

@@ -180,13 +180,15 @@ def schema_reference(schema: Optional[dict[str, Any]] = None) -> str:
     def walk(props: dict[str, Any], prefix: str, required: list[str]) -> None:
         for name, prop in props.items():
             full = f"{prefix}{name}"
-            default = "required" if name in required else json.dumps(prop.get("default", None))
-            if "$ref" in prop:
-                default = ""
-            desc = prop.get("description", "").replace("|", "\\|").replace("\n", " ")
+            sub = defs[prop["$ref"].split("/")[-1]] if "$ref" in prop else None
+            if name in required:
+                default = "required"
+            else:
+                default = "" if sub else json.dumps(prop.get("default", None))
+            desc = prop.get("description") or (sub or {}).get("description", "")
+            desc = desc.replace("|", "\\|").replace("\n", " ")
             rows.append(f"| `{full}` | {type_of(prop)} | {default} | {desc} |")
-            if "$ref" in prop:
-                sub = defs[prop["$ref"].split("/")[-1]]
+            if sub:
                 walk(sub.get("properties", {}), f"{full}.", sub.get("required", []))
 
     walk(schema["properties"], "", schema.get("required", []))

@@ -89,12 +89,20 @@ class TrainSpec(_Strict):
     @field_validator("task")
     @classmethod
     def _task_ref(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not (BUILTIN_NAME_RE.match(v) or IMPORT_REF_RE.match(v)):
-            raise ValueError(
-                f"{v!r} is neither a built-in task name nor 'module:Class'; write e.g. 'digits' "
-                "or 'mypkg.tasks:MyTask'"
-            )
-        return v
+        from raytrain.spec.refs import BUILTIN_TASKS
+
+        if v is None or IMPORT_REF_RE.match(v):
+            return v
+        if BUILTIN_NAME_RE.match(v):
+            if v not in BUILTIN_TASKS:
+                raise ValueError(
+                    f"unknown built-in task {v!r}; use one of {', '.join(BUILTIN_TASKS)} or 'module:Class'"
+                )
+            return v
+        raise ValueError(
+            f"{v!r} is neither a built-in task name nor 'module:Class'; write e.g. 'digits' "
+            "or 'mypkg.tasks:MyTask'"
+        )
 
     @field_validator("loop")
     @classmethod

@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from typing import Any
-
 from raytrain.errors import SpecError
+from raytrain.spec.refs import BUILTIN_TASKS, import_ref
 
-BUILTIN_TASKS = {
-    "digits": "raytrain.runtime.tasks.digits:DigitsTask",
-    "charlm": "raytrain.runtime.tasks.charlm:CharLMTask",
-    "synthetic": "raytrain.runtime.tasks.synthetic:SyntheticTask",
-}
-
-
-def import_ref(ref: str, field: str, source: str = "spec") -> Any:
-    """Import 'module:attr', or raise a SpecError that names the field and the fix."""
-    module_name, _, attr = ref.partition(":")
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")  # the working dir, as `python -m` would have it
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SpecError(
-            f"{source}: {field}: cannot import module {module_name!r} ({exc})",
-            "run from the directory that holds it, or add it to runtime_env.pip",
-        ) from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        raise SpecError(
-            f"{source}: {field}: module {module_name!r} has no {attr!r}",
-            f"it defines: {', '.join(names[:12])}",
-        ) from None
+__all__ = ["BUILTIN_TASKS", "resolve_loop", "resolve_task"]
 
 
 def resolve_task(name: str, source: str = "spec"):
     """The Task class for a built-in name or a 'module:Class' reference."""
     from raytrain.runtime.tasks.base import Task
 
-    if ":" not in name:
-        if name not in BUILTIN_TASKS:
-            raise SpecError(
-                f"{source}: train.task: unknown built-in task {name!r}",
-                f"use one of {', '.join(BUILTIN_TASKS)} or 'module:Class'",
-            )
-        name = BUILTIN_TASKS[name]
+    name = BUILTIN_TASKS.get(name, name)
     cls = import_ref(name, "train.task", source)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise SpecError(
