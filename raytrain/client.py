@@ -168,6 +168,8 @@ class Job:
         with contextlib.suppress(RaytrainError):
             m = last_metrics(self.run_dir / "metrics.jsonl")
         if m and isinstance(m.get("step"), (int, float)):
+            if bar.total is None and isinstance(m.get("total_steps"), int):
+                bar.total = m["total_steps"]
             bar.n = int(m["step"])
             post = {"status": state.value}
             for key in ("loss", "val_accuracy", "samples_per_s", "workers"):
