@@ -72,6 +72,42 @@ class Client:
         kind = f"local mirror {self.local.name}" if self.local else "cluster"
         return f"<raytrain.Client {kind} at {self.address}>"
 
+    def submit_spec(
+        self,
+        spec_path: str | Path,
+        overrides: list[str] = (),  # type: ignore[assignment]
+        resume: bool = False,
+        new_run: bool = False,
+        working_dir: Optional[str | Path] = None,
+        storage: Optional[str] = None,
+    ):
+        """Preflight against the mirror's manifest (when local), then submit; a Submission."""
+        if self.local:
+            self.preflight(spec_path, list(overrides))
+        return self.jobs_api.submit_spec(
+            spec_path, list(overrides), resume=resume, new_run=new_run,
+            storage=storage or self.storage, working_dir=working_dir,
+        )
+
+    def preflight(self, spec_path: str | Path, overrides: list[str]) -> list:
+        """Does the job fit the manifest this mirror was made from? Refuse it if not."""
+        from raytrain.errors import JobError
+        from raytrain.manifests.cluster import load_cluster
+        from raytrain.manifests.preflight import check_fit
+        from raytrain.spec import load_spec
+
+        spec = load_spec(spec_path, overrides)
+        cluster, _ = load_cluster(self.local.manifest)
+        # Only the fit: the mirror's stand-in volume replaces the manifest's storage checks.
+        checks = check_fit(spec, cluster)
+        for c in checks:
+            if c.status == "FAIL":
+                raise JobError(f"{spec_path}: preflight against {self.local.manifest}: {c.message}",
+                               c.fix or "change scaling.workers or the cluster's worker groups")
+            if c.status == "WARN":
+                print(f"preflight: {c.message}", file=sys.stderr)
+        return checks
+
     def submit(
         self,
         spec_path: str | Path,
@@ -81,10 +117,8 @@ class Client:
         working_dir: Optional[str | Path] = None,
         storage: Optional[str] = None,
     ) -> "Job":
-        sub = self.jobs_api.submit_spec(
-            spec_path, _override_items(set), resume=resume, new_run=new_run,
-            storage=storage or self.storage, working_dir=working_dir,
-        )
+        sub = self.submit_spec(spec_path, _override_items(set), resume=resume, new_run=new_run,
+                               working_dir=working_dir, storage=storage)
         return Job(self, sub.submission_id, sub.run, sub.storage, spec_path=str(spec_path),
                    overrides=dict(set or {}))
 

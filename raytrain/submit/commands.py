@@ -88,10 +88,8 @@ def cmd_submit(args) -> int:
     from raytrain.client import Client
 
     c: Client = _client(args)
-    sub = c.jobs_api.submit_spec(
-        args.spec, args.overrides, resume=args.resume, new_run=args.new_run,
-        storage=args.storage or c.storage, working_dir=args.working_dir,
-    )
+    sub = c.submit_spec(args.spec, args.overrides, resume=args.resume, new_run=args.new_run,
+                        storage=args.storage, working_dir=args.working_dir)
     if args.json:
         print(json.dumps({"submission_id": sub.submission_id, "run": sub.run, "address": c.address,
                           "entrypoint": sub.entrypoint, "start": sub.decision.mode,

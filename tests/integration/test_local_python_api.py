@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 import raytrain
+from raytrain.errors import JobError
 from raytrain.local import procs
 from raytrain.local.cluster import LocalCluster
 
+from .cli import REPO
 from .mirror import MANIFESTS, ps_lines
 
 pytestmark = pytest.mark.integration
@@ -24,6 +26,9 @@ def test_local_cluster_context_stops_everything_even_after_an_error(tmp_path):
             assert c.local is not None and c.storage == str(tmp_path / "vol")
             assert c.jobs() == []
             assert [g.group for g in c.status().groups] == ["cpu-1x"]
+            with pytest.raises(JobError, match="preflight against .*mirror-autoscale.yaml") as err:
+                c.submit(REPO / "jobs" / "digits.yaml", set={"scaling.workers": 4}, working_dir=REPO)
+            assert err.value.exit_code == 2
             again = raytrain.connect(c.address)
             assert again.address == c.address
             raise RuntimeError("boom")
