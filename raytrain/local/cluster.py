@@ -221,14 +221,56 @@ def _wait_ready(lc: LocalCluster, types: list[NodeType], wait_s: float, log: Cal
 
 
 def autoscaler_status(lc: LocalCluster) -> dict:
-    """The v1 autoscaler's own summary (what `ray status` prints), as a dict."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import ray
-    from ray._private import ray_constants
+    """The v1 autoscaler's own summary (what `ray status` prints), as a dict.
 
-    gcs = ray._raylet.GcsClient(address=lc.gcs_address)
-    raw = gcs.internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS.encode(), None)
-    return json.loads(raw) if raw else {}
+    Read over the dashboard's HTTP API with raytrain's token, not a GCS client: a GCS client's
+    auth mode is fixed once per process, so it would fail in a process that imported Ray before.
+    """
+    import requests
+
+    from raytrain.submit.auth import auth_failure, resolve_token
+
+    token = resolve_token()
+    try:
+        r = requests.get(f"{lc.dashboard_url}/api/cluster_status", headers=token.header(), timeout=10)
+    except requests.RequestException as exc:
+        raise ClusterError(f"{lc.dashboard_url}: the dashboard does not answer ({type(exc).__name__})",
+                           "`raytrain down` then `raytrain up --local DIR`") from None
+    if r.status_code in (401, 403):
+        raise auth_failure(r.status_code, lc.dashboard_url, token)
+    if r.status_code != 200:
+        raise ClusterError(f"{lc.dashboard_url}/api/cluster_status: HTTP {r.status_code}", "see the dashboard logs")
+    return _snake_status((r.json().get("data") or {}).get("clusterStatus") or {}, lc)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _snake_status(cs: dict, lc: LocalCluster) -> dict:
+    """Undo the dashboard's camelCasing of the autoscaler summary (group names included)."""
+    names = {_camel(t["group"]): t["group"] for t in lc.node_types}
+
+    def groups(d):
+        return {names.get(k, k): v for k, v in (d or {}).items()}
+
+    ar = cs.get("autoscalerReport") or {}
+    lm = cs.get("loadMetricsReport") or {}
+    return {
+        "autoscaler_report": {
+            "active_nodes": groups(ar.get("activeNodes")),
+            "idle_nodes": groups(ar.get("idleNodes")),
+            "pending_launches": groups(ar.get("pendingLaunches")),
+            "pending_nodes": [(ip, names.get(t, t), st) for ip, t, st in ar.get("pendingNodes") or []],
+            "failed_nodes": [(ip, names.get(t, t)) for ip, t in ar.get("failedNodes") or []],
+        },
+        "load_metrics_report": {
+            "usage": lm.get("usage") or {},
+            "resource_demand": lm.get("resourceDemand") or [],
+            "pg_demand": lm.get("pgDemand") or [],
+        },
+    } if cs else {}
 
 
 @dataclass
