@@ -50,6 +50,26 @@ class TrainingFailed(RaytrainError):
     """The training run ended in an error after its retries."""
 
 
+class AuthError(UserInputError):
+    """The cluster refused the request: no token, or the wrong one."""
+
+
+class ClusterError(RaytrainError):
+    """A Ray cluster cannot be reached, started or stopped."""
+
+
+class JobError(UserInputError):
+    """A job id names no job, or a job cannot be submitted as asked."""
+
+
+class WorkingDirError(UserInputError):
+    """The project directory cannot be shipped as the job's working_dir."""
+
+
+class MirrorError(UserInputError):
+    """A RayCluster manifest or a --group/--scale flag cannot become a local mirror."""
+
+
 class ManifestError(UserInputError):
     """A manifest path cannot be read, rendered or understood."""
 
