@@ -12,7 +12,12 @@ from typing import Optional, Sequence
 from raytrain.errors import RaytrainError
 
 # Modules that add their own subcommands with add_commands(subparsers, parents).
-COMMAND_MODULES: list[str] = ["raytrain.manifests.commands", "raytrain.kube.commands"]
+COMMAND_MODULES: list[str] = [
+    "raytrain.manifests.commands",
+    "raytrain.kube.commands",
+    "raytrain.local.commands",
+    "raytrain.submit.commands",
+]
 
 EPILOG = """\
 examples:
