@@ -16,9 +16,45 @@ EPILOG_ADDRESS = (
 
 
 def _connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", metavar="URL", help="Jobs API (dashboard) address, e.g. http://127.0.0.1:8265")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--address", metavar="URL", help="Jobs API (dashboard) address, e.g. http://127.0.0.1:8265")
+    where.add_argument("--cluster", metavar="NAME",
+                       help="a RayCluster on Kubernetes: port-forward to its Jobs API and use its token Secret")
+    p.add_argument("-n", "--namespace", metavar="NS", help="namespace of --cluster (default: the context's)")
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context for --cluster")
+    p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file for --cluster")
     p.add_argument("--token-file", metavar="PATH", help="file holding the cluster's auth token")
     p.add_argument("--state-dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def _through_cluster(handler):
+    """With --cluster NAME: open a port-forward to the head's Jobs API, take the token from the
+    cluster's Secret, run the command against it, and close the forward."""
+
+    def run(args) -> int:
+        if not getattr(args, "cluster", None):
+            return handler(args)
+        import os
+
+        from raytrain.kube.client import Target
+        from raytrain.kube.forward import port_forward
+
+        target = Target(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+        if getattr(args, "spec", None) and getattr(args, "storage", "unset") is None:
+            from raytrain.manifests.cluster import CHECKPOINT_MOUNT
+            from raytrain.spec import load_spec
+
+            # On the cluster, runs live on the checkpoint claim unless the spec says otherwise.
+            args.storage = load_spec(args.spec, args.overrides).checkpoint.storage_path or CHECKPOINT_MOUNT
+        with port_forward(args.cluster, target=target) as (url, token):
+            print(f"port-forward to RayCluster {args.cluster}: {url}", file=sys.stderr)
+            args.address = url
+            if token:
+                os.environ["RAY_AUTH_TOKEN"] = token
+            return handler(args)
+
+    run.__name__ = handler.__name__
+    return run
 
 
 def add_commands(subparsers, parents: list) -> None:
@@ -46,7 +82,7 @@ def add_commands(subparsers, parents: list) -> None:
                    help="follow the logs until the job ends; exit with its outcome")
     p.add_argument("--json", action="store_true", help="print the submission as JSON")
     _connection_args(p)
-    p.set_defaults(func=cmd_submit)
+    p.set_defaults(func=_through_cluster(cmd_submit))
 
     p = subparsers.add_parser(
         "logs", parents=parents, help="print or follow a job's logs",
@@ -57,7 +93,7 @@ def add_commands(subparsers, parents: list) -> None:
     p.add_argument("job", metavar="JOB", help="submission id (see `raytrain jobs`)")
     p.add_argument("-f", "--follow", action="store_true", help="follow until the job is terminal")
     _connection_args(p)
-    p.set_defaults(func=cmd_logs)
+    p.set_defaults(func=_through_cluster(cmd_logs))
 
     p = subparsers.add_parser(
         "jobs", parents=parents, help="list jobs: id, run, status, start, duration, last metrics",
@@ -67,7 +103,7 @@ def add_commands(subparsers, parents: list) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     _connection_args(p)
-    p.set_defaults(func=cmd_jobs)
+    p.set_defaults(func=_through_cluster(cmd_jobs))
 
     p = subparsers.add_parser("stop", parents=parents, help="stop a running job",
                               description="Ask Ray to stop JOB; exit 0 once it is stopped.",
@@ -75,7 +111,7 @@ def add_commands(subparsers, parents: list) -> None:
     p.add_argument("job", metavar="JOB", help="submission id")
     p.add_argument("--no-wait", action="store_true", help="return without waiting for the job to stop")
     _connection_args(p)
-    p.set_defaults(func=cmd_stop)
+    p.set_defaults(func=_through_cluster(cmd_stop))
 
 
 def _client(args):
