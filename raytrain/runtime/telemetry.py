@@ -51,6 +51,13 @@ class Telemetry:
         for name, (kind, description, labels) in METRICS.items():
             cls = metrics.Counter if kind == "counter" else metrics.Gauge
             self._metrics[name] = cls(name, description=description, tag_keys=labels)
+            if kind == "counter" and rank == 0:
+                # Export counters from the start at 0, as Prometheus advises: a rate() or
+                # increase() over a series that appears only at its first event misses it.
+                # Counter.inc() refuses 0, so record it through the metric's own recorder.
+                record = getattr(self._metrics[name], "_record", None)
+                if record is not None:
+                    record(0.0, tags=self._tags(name))
 
     def _tags(self, name: str) -> dict[str, str]:
         labels = METRICS[name][2]
