@@ -40,6 +40,33 @@ _FROM_REPORT = {
 }
 
 
+_DRIVER_METRICS = {"raytrain_failures_total"}
+
+
+def _record_zero(metric, tags: dict[str, str]) -> None:
+    """Export a counter from the start at 0, as Prometheus advises (rate() and increase() miss
+    a series that appears only at its first event). Counter.inc() refuses 0, so this goes
+    through the metric's own recorder."""
+    record = getattr(metric, "_record", None)
+    if record is not None:
+        record(0.0, tags=tags)
+
+
+class DriverTelemetry:
+    """What only the driver knows: how many failures the run recovered from."""
+
+    def __init__(self, run: str):
+        from ray.util import metrics
+
+        kind, description, labels = METRICS["raytrain_failures_total"]
+        self.tags = {"run": run}
+        self.failures = metrics.Counter("raytrain_failures_total", description=description, tag_keys=labels)
+        _record_zero(self.failures, self.tags)
+
+    def on_failure(self) -> None:
+        self.failures.inc(1.0, tags=self.tags)
+
+
 class Telemetry:
     """The metrics of one worker of one run. Cheap to call at every report."""
 
@@ -49,15 +76,12 @@ class Telemetry:
         self.run, self.rank = run, rank
         self._metrics: dict[str, Any] = {}
         for name, (kind, description, labels) in METRICS.items():
+            if name in _DRIVER_METRICS:
+                continue
             cls = metrics.Counter if kind == "counter" else metrics.Gauge
             self._metrics[name] = cls(name, description=description, tag_keys=labels)
             if kind == "counter" and rank == 0:
-                # Export counters from the start at 0, as Prometheus advises: a rate() or
-                # increase() over a series that appears only at its first event misses it.
-                # Counter.inc() refuses 0, so record it through the metric's own recorder.
-                record = getattr(self._metrics[name], "_record", None)
-                if record is not None:
-                    record(0.0, tags=self._tags(name))
+                _record_zero(self._metrics[name], self._tags(name))
 
     def _tags(self, name: str) -> dict[str, str]:
         labels = METRICS[name][2]
@@ -91,7 +115,3 @@ class Telemetry:
         self._set("raytrain_checkpoint_blocked_seconds", write_s if blocked_s is None else blocked_s)
         self._inc("raytrain_checkpoint_bytes_total", num_bytes)
         self._inc("raytrain_checkpoints_total")
-
-    def on_restart(self) -> None:
-        if self.rank == 0:
-            self._inc("raytrain_failures_total")
