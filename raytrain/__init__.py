@@ -13,6 +13,10 @@ _LAZY = {
     "save_checkpoint": "raytrain.runtime.checkpoint",
     "load_checkpoint": "raytrain.runtime.checkpoint",
     "report": "raytrain.runtime.checkpoint",
+    "connect": "raytrain.client",
+    "local_cluster": "raytrain.client",
+    "Client": "raytrain.client",
+    "Job": "raytrain.client",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -7,7 +7,21 @@ from typing import Any, Callable, Iterable, Optional
 
 from raytrain.spec import JobSpec, json_schema, load_spec
 
-__all__ = ["load", "validate", "schema", "run"]
+__all__ = ["load", "validate", "schema", "run", "connect", "local_cluster"]
+
+
+def connect(*args, **kwargs):
+    """A client of a running Ray cluster (see raytrain.client.connect)."""
+    from raytrain.client import connect as _connect
+
+    return _connect(*args, **kwargs)
+
+
+def local_cluster(*args, **kwargs):
+    """A local mirror cluster for a ``with`` block (see raytrain.client.local_cluster)."""
+    from raytrain.client import local_cluster as _local_cluster
+
+    return _local_cluster(*args, **kwargs)
 
 
 def load(spec_path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:

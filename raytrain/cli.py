@@ -12,7 +12,12 @@ from typing import Optional, Sequence
 from raytrain.errors import RaytrainError
 
 # Modules that add their own subcommands with add_commands(subparsers, parents).
-COMMAND_MODULES: list[str] = ["raytrain.manifests.commands"]
+COMMAND_MODULES: list[str] = [
+    "raytrain.manifests.commands",
+    "raytrain.kube.commands",
+    "raytrain.local.commands",
+    "raytrain.submit.commands",
+]
 
 EPILOG = """\
 examples:
@@ -21,6 +26,9 @@ examples:
   raytrain validate jobs/charlm.yaml clusters/overlays/prod   check specs and manifests
   raytrain check jobs/digits.yaml --cluster clusters/overlays/prod   does the job fit?
   raytrain job render jobs/digits.yaml --cluster-selector raytrain   a RayJob for KubeRay
+  raytrain cluster apply clusters/overlays/dev   server-side apply, wait for ready, roll back on failure
+  raytrain connect --cluster raytrain -n raytrain-dev   port-forward the Jobs API until Ctrl-C
+  raytrain job apply jobs/digits.yaml --cluster-selector raytrain -n raytrain-dev
   raytrain schema --markdown                     the spec reference
 
 On any Ray cluster, with Ray's CLI alone:

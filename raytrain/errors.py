@@ -50,5 +50,57 @@ class TrainingFailed(RaytrainError):
     """The training run ended in an error after its retries."""
 
 
+class AuthError(UserInputError):
+    """The cluster refused the request: no token, or the wrong one."""
+
+
+class ClusterError(RaytrainError):
+    """A Ray cluster cannot be reached, started or stopped."""
+
+
+class JobError(UserInputError):
+    """A job id names no job, or a job cannot be submitted as asked."""
+
+
+class WorkingDirError(UserInputError):
+    """The project directory cannot be shipped as the job's working_dir."""
+
+
+class MirrorError(UserInputError):
+    """A RayCluster manifest or a --group/--scale flag cannot become a local mirror."""
+
+
 class ManifestError(UserInputError):
     """A manifest path cannot be read, rendered or understood."""
+
+
+class KubeError(RaytrainError):
+    """The Kubernetes cluster failed or cannot be reached (exit code 1: the cluster's side)."""
+
+
+class KubeConfigError(UserInputError):
+    """No kubeconfig, or the context asked for is not in it."""
+
+
+class KubeForbidden(UserInputError):
+    """The API server refused a verb on a resource (403): the user needs a Role."""
+
+
+class KubeNotFound(UserInputError):
+    """A named object (RayCluster, RayJob) does not exist in the namespace."""
+
+
+class KubeRayMissing(KubeError):
+    """The API server does not serve ray.io/v1: the KubeRay operator is not installed."""
+
+
+class KubeUnreachable(KubeError):
+    """The API server did not answer after retries."""
+
+
+class ClusterNotReady(KubeError):
+    """A RayCluster did not become ready in time, or reported a failure."""
+
+
+class RayJobFailed(KubeError):
+    """A RayJob ended in a failed state."""

@@ -57,7 +57,7 @@ def stop_processes(marker: str, timeout_s: float = 20.0) -> list[int]:
 class RayHead:
     def __init__(self, num_cpus: int = 2):
         self.temp_dir = tempfile.mkdtemp(prefix="rth-", dir="/tmp")
-        self.gcs_port, self.dashboard_port = free_port(), free_port()
+        self.gcs_port, self.dashboard_port, self.metrics_port = free_port(), free_port(), free_port()
         self.address = f"127.0.0.1:{self.gcs_port}"
         self.dashboard = f"http://127.0.0.1:{self.dashboard_port}"
         ports = {
@@ -66,7 +66,7 @@ class RayHead:
             "--ray-client-server-port": free_port(),
             "--dashboard-agent-listen-port": free_port(),
             "--dashboard-agent-grpc-port": free_port(),
-            "--metrics-export-port": free_port(),
+            "--metrics-export-port": self.metrics_port,
             "--node-manager-port": free_port(),
             "--object-manager-port": free_port(),
             "--runtime-env-agent-port": free_port(),

@@ -27,8 +27,7 @@ def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=cmd_validate)
 
-    job = subparsers.add_parser("job", parents=parents, help="render RayJobs from job specs")
-    job_sub = job.add_subparsers(dest="job_command", metavar="COMMAND", required=True)
+    job_sub = job_group(subparsers, parents)
     r = job_sub.add_parser(
         "render", parents=parents, help="write the RayJob of a job spec",
         description="Render a RayJob that runs `python -m raytrain.run SPEC` on a running cluster "
@@ -60,6 +59,17 @@ def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a job spec field")
     c.add_argument("--json", action="store_true", help="print the checks as JSON")
     c.set_defaults(func=cmd_check)
+
+
+def job_group(subparsers, parents: list[argparse.ArgumentParser]):
+    """The one ``job`` command group of a parser, made on first use, for every module that adds
+    job subcommands (``job render`` here, ``job apply/status/delete`` in raytrain.kube)."""
+    group = getattr(subparsers, "raytrain_job_group", None)
+    if group is None:
+        job = subparsers.add_parser("job", parents=parents, help="render, apply and follow RayJobs made from job specs")
+        group = job.add_subparsers(dest="job_command", metavar="COMMAND", required=True)
+        subparsers.raytrain_job_group = group
+    return group
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

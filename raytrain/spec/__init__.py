@@ -14,8 +14,10 @@ from raytrain.spec.models import (
     CheckpointSpec,
     FailureSpec,
     JobSpec,
+    MlflowSpec,
     RuntimeEnvSpec,
     ScalingSpec,
+    TrackingSpec,
     TrainSpec,
 )
 
@@ -25,8 +27,10 @@ __all__ = [
     "CheckpointSpec",
     "FailureSpec",
     "JobSpec",
+    "MlflowSpec",
     "RuntimeEnvSpec",
     "ScalingSpec",
+    "TrackingSpec",
     "TrainSpec",
     "apply_overrides",
     "json_schema",

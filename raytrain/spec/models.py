@@ -230,6 +230,24 @@ class RuntimeEnvSpec(_Strict):
     )
 
 
+class MlflowSpec(_Strict):
+    """Where rank 0's reports go in MLflow (needs `pip install raytrain[mlflow]`)."""
+
+    tracking_uri: str = Field(
+        ..., description="MLflow tracking URI, e.g. http://mlflow:5000 or sqlite:///mlflow.db."
+    )
+    experiment: str = Field("raytrain", description="MLflow experiment name (created when missing).")
+
+
+class TrackingSpec(_Strict):
+    """Experiment tracking."""
+
+    mlflow: Optional[MlflowSpec] = Field(
+        None, description="Log params, metrics, tags and checkpoint locations to MLflow; a resumed "
+        "run continues the same MLflow run."
+    )
+
+
 class JobSpec(_Strict):
     """A raytrain job: what to train, how it scales, where its checkpoints live."""
 
@@ -248,6 +266,7 @@ class JobSpec(_Strict):
     runtime_env: RuntimeEnvSpec = Field(
         default_factory=RuntimeEnvSpec, description="pip packages and environment variables."
     )
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking (MLflow).")
 
     @field_validator("name")
     @classmethod

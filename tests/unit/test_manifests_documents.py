@@ -21,7 +21,7 @@ def test_multi_document_file_keeps_document_indexes(tmp_path):
 def test_directory_is_walked_and_kustomize_dirs_are_rendered():
     docs = load_paths([REPO / "clusters"])
     sources = {d.source.split("clusters/", 1)[1] for d in docs}
-    assert sources == {"base", "overlays/dev", "overlays/prod", "overlays/staging"}
+    assert sources == {"base", "overlays/dev", "overlays/prod", "overlays/staging", "rbac", "monitoring"}
 
 
 def test_kustomize_dir_needs_kubectl_or_kustomize(monkeypatch):

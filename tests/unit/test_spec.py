@@ -103,7 +103,7 @@ def test_every_field_has_a_description():
     from raytrain.spec import models
 
     for cls in (models.JobSpec, models.TrainSpec, models.ScalingSpec, models.CheckpointSpec,
-                models.FailureSpec, models.RuntimeEnvSpec):
+                models.FailureSpec, models.RuntimeEnvSpec, models.TrackingSpec, models.MlflowSpec):
         missing = [name for name, f in cls.model_fields.items() if not f.description]
         assert not missing, f"{cls.__name__} fields without a description: {missing}"
 
@@ -112,7 +112,7 @@ def test_schema_command_prints_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {"name", "train", "scaling", "checkpoint", "failure", "runtime_env"}
+    assert set(schema["properties"]) == {"name", "train", "scaling", "checkpoint", "failure", "runtime_env", "tracking"}
 
 
 def test_readme_spec_reference_is_generated_from_the_schema():
