@@ -51,32 +51,18 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-class _HashingWriter:
-    def __init__(self, f):
-        self.f, self.sha256, self.size = f, hashlib.sha256(), 0
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.size += memoryview(data).nbytes
-        return self.f.write(data)
-
-    def flush(self) -> None:
-        self.f.flush()
-
-
 def write_checkpoint_dir(state: dict[str, Any], directory: Path, step: int) -> None:
     """Write ``state.pt`` and its manifest into ``directory``, every file fsynced."""
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / STATE_FILE, "wb") as f:
-        out = _HashingWriter(f)  # hashed on the way out: no second pass over the file
-        torch.save(state, out)
-        f.flush()
-        os.fsync(f.fileno())
-    files = {STATE_FILE: {"size": out.size, "sha256": out.sha256.hexdigest()}}
+    # A path, not a file object: torch then writes through its own C++ writer, about twice
+    # as fast as through Python's write(); the hash re-read comes from the page cache.
+    torch.save(state, directory / STATE_FILE)
+    _fsync_path(directory / STATE_FILE)
+    files = {}
     for path in sorted(directory.iterdir()):
-        if path.name not in (MANIFEST, STATE_FILE) and path.is_file():
+        if path.name != MANIFEST and path.is_file():
             files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     manifest = {"step": step, "created": time.time(), "files": files}
     tmp = directory / (MANIFEST + ".tmp")
