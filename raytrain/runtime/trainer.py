@@ -196,6 +196,7 @@ class _Progress:
             self.starts[-1]["last_step"] = rec["step"]
 
     def _on_step(self, rec: dict[str, Any]) -> None:
+        # A raw train.loop sends no heartbeats: its first report after the restore counts.
         if rec.get("first") and self.starts and "failure" in self.starts[-1]:
             failure = self.starts[-1]["failure"]
             if failure["recovery_s"] is None:
@@ -226,7 +227,7 @@ class _Progress:
         self.history.append(rec)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        self._alive(rec)
+        self._on_step({**rec, "first": True})  # no-op when a heartbeat already dated the recovery
         self.echo(self.progress_line(rec))
 
     def _rewrite(self) -> None:
