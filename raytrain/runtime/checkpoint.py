@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -100,36 +101,44 @@ def commit_checkpoint(state: dict[str, Any], run_dir: Path, name: str, step: int
         _fsync_path(run_dir)
     except Exception as exc:  # torch.save reports a failed write as RuntimeError, not OSError
         code = _errno_of(exc, run_dir)  # before the cleanup frees space again
-        shutil.rmtree(staging, ignore_errors=True)
         if code is None:
+            shutil.rmtree(staging, ignore_errors=True)
             raise
-        reason = {errno.ENOSPC: "no space left on the volume", errno.EDQUOT: "disk quota exceeded",
-                  errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-                  errno.EROFS: "the volume is read-only"}.get(code, os.strerror(code))
-        raise CheckpointError(
-            f"checkpoint.storage_path: writing {name} to {run_dir} failed: {reason}; "
-            "the previous checkpoints are intact",
-            "free space on (or grant write access to) the checkpoint volume, or point "
-            "checkpoint.storage_path at one that has it; a rerun resumes from the newest complete checkpoint",
-        ) from None
-    return final
+    else:
+        return final
+    # Out of the except block, so that the failed exception and its frames (which hold
+    # torch's open writer, and with it the space of the deleted partial file) are freed.
+    gc.collect()
+    shutil.rmtree(staging, ignore_errors=True)
+    reason = {errno.ENOSPC: "no space left on the volume", errno.EDQUOT: "disk quota exceeded",
+              errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+              errno.EROFS: "the volume is read-only"}.get(code, os.strerror(code))
+    raise CheckpointError(
+        f"checkpoint.storage_path: writing {name} to {run_dir} failed: {reason}; "
+        "the previous checkpoints are intact",
+        "free space on (or grant write access to) the checkpoint volume, or point "
+        "checkpoint.storage_path at one that has it; a rerun resumes from the newest complete checkpoint",
+    )
 
 
 def _errno_of(exc: BaseException, run_dir: Path) -> Optional[int]:
-    """The errno behind a failed write, also when torch wrapped it in a RuntimeError."""
+    """The errno behind a failed write. torch.save reports one as a RuntimeError without
+    it ("unexpected pos ...", "file write failed"), so the volume itself is asked then."""
     seen = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno:
             return seen.errno
         seen = seen.__cause__ or seen.__context__
-    if "write failed" in str(exc) or "file write" in str(exc):
-        try:
-            st = os.statvfs(run_dir)
-            if st.f_bavail * st.f_frsize < (1 << 20):
-                return errno.ENOSPC
-        except OSError:
-            pass
-        return errno.EIO
+    try:
+        st = os.statvfs(run_dir)
+    except OSError as probe:
+        return probe.errno
+    if st.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if st.f_bavail * st.f_frsize < (1 << 20):
+        return errno.ENOSPC
+    if not os.access(run_dir, os.W_OK):
+        return errno.EACCES
     return None
 
 
