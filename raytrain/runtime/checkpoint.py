@@ -246,6 +246,13 @@ def report(metrics: dict[str, Any]) -> None:
     faster than that; Ray Train only needs the reports that carry checkpoints.
     """
     push_progress({"event": "report", **metrics})
+    _telemetry("on_report", metrics)
+
+
+def _telemetry(method: str, *args: Any) -> None:
+    telemetry = _CONTEXT.get("telemetry")
+    if telemetry is not None:
+        getattr(telemetry, method)(*args)
 
 
 def _detached(state: Any) -> Any:
@@ -288,9 +295,10 @@ def save_checkpoint(state: dict[str, Any], metrics: dict[str, Any], step: int) -
             os.rmdir(placeholder)
             t0 = time.perf_counter()
             final = commit_checkpoint(state, run_dir, dir_name, step)
+            write_s, num_bytes = time.perf_counter() - t0, sum(f.stat().st_size for f in final.iterdir())
             _push(sink, {"event": "checkpoint", "step": step, "name": dir_name, "mode": mode,
-                         "write_s": time.perf_counter() - t0,
-                         "bytes": sum(f.stat().st_size for f in final.iterdir())})
+                         "write_s": write_s, "bytes": num_bytes})
+            _telemetry("on_checkpoint", write_s, num_bytes)
             return Checkpoint.from_directory(str(final))
 
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(placeholder), checkpoint_dir_name=name,
@@ -300,6 +308,7 @@ def save_checkpoint(state: dict[str, Any], metrics: dict[str, Any], step: int) -
         ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name, checkpoint_upload_mode=upload_mode)
     blocked = time.perf_counter() - started
     push_progress({"event": "report", **metrics, "checkpoint_blocked_s": round(blocked, 4)})
+    _telemetry("on_report", {**metrics, "checkpoint_blocked_s": blocked})
     return blocked
 
 

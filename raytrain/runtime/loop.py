@@ -128,6 +128,9 @@ def train_task_loop(spec: JobSpec) -> None:
             "workers": world,
             "total_steps": total_steps,
             "resumed_from": state.get("_resumed_from") if state else None,
+            # What was reported with the checkpoint: a driver that died before it read that
+            # report can still record it, so the metric history has no gap at the resume.
+            "checkpoint_metrics": state.get("metrics") if state else None,
             "nodes": store._CONTEXT.get("nodes"),
         }
     )

@@ -3,14 +3,14 @@
 Every worker sets its own series, labelled by run name and worker rank; Ray's metrics agent
 on each node serves them to Prometheus (on Kubernetes through the PodMonitor in ``clusters/``).
 Ray prefixes application metrics with ``ray_``: ``raytrain_loss`` is scraped as
-``ray_raytrain_loss`` unless the scrape config relabels it (the PodMonitor does).
+``ray_raytrain_loss``, and that is the name the dashboard in ``clusters/monitoring`` queries.
 
 The names follow Prometheus conventions: base units (seconds, bytes), ``_total`` for counters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 # name -> (kind, description, labels); the dashboard test reads this table too.
 METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -103,15 +103,15 @@ class Telemetry:
             if isinstance(value, (int, float)):
                 self._set(name, value)
         if self.rank == 0:
+            if isinstance(metrics.get("checkpoint_blocked_s"), (int, float)):
+                self._set("raytrain_checkpoint_blocked_seconds", metrics["checkpoint_blocked_s"])
             if isinstance(metrics.get("samples_per_s"), (int, float)):
                 self._set("raytrain_run_samples_per_second", metrics["samples_per_s"])
             if isinstance(metrics.get("workers"), int):
                 self._set("raytrain_workers", metrics["workers"])
 
-    def on_checkpoint(self, write_s: float, num_bytes: int, blocked_s: Optional[float] = None) -> None:
-        if self.rank != 0:
-            return
+    def on_checkpoint(self, write_s: float, num_bytes: int) -> None:
+        """Rank 0 writes the checkpoint (from Ray Train's upload thread in async mode)."""
         self._set("raytrain_checkpoint_write_seconds", write_s)
-        self._set("raytrain_checkpoint_blocked_seconds", write_s if blocked_s is None else blocked_s)
         self._inc("raytrain_checkpoint_bytes_total", num_bytes)
         self._inc("raytrain_checkpoints_total")

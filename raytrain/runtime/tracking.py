@@ -54,6 +54,7 @@ class MlflowTracker:
         cfg = spec.tracking.mlflow
         self.client = MlflowClient(tracking_uri=cfg.tracking_uri)
         self.pending: list[dict[str, Any]] = []
+        self.committed_step = -1  # the newest complete checkpoint's step
         id_file = Path(run_dir) / RUN_ID_FILE
         self.run_id = self._existing_run(id_file)
         if self.run_id is None:
@@ -97,12 +98,15 @@ class MlflowTracker:
 
     def on_report(self, record: dict[str, Any]) -> None:
         self.pending.append(record)
+        if record.get("step", 0) <= self.committed_step:  # the report that came with its checkpoint
+            self.flush(up_to=self.committed_step)
 
     def on_restart(self, resumed_step: int) -> None:
         """The steps after the checkpoint are run again: drop their first reports."""
         self.pending = [r for r in self.pending if r.get("step", 0) <= resumed_step]
 
     def on_checkpoint(self, step: int, path: str) -> None:
+        self.committed_step = max(self.committed_step, step)
         self.flush(up_to=step)
         self.client.set_tag(self.run_id, "raytrain.last_checkpoint", path)
 

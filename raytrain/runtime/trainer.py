@@ -69,12 +69,15 @@ def _worker_entry(config: dict[str, Any]) -> None:
     from raytrain.runtime.shared_storage import check_shared_storage
 
     spec = JobSpec.model_validate(config["spec"])
+    from raytrain.runtime.telemetry import Telemetry
+
     store._CONTEXT.update(
         progress=config.get("progress"), resume_from=config.get("resume_from"), run_dir=config.get("run_dir"),
         checkpoint_mode=spec.checkpoint.mode, beats=0,
     )
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    store._CONTEXT["telemetry"] = Telemetry(spec.name, rank)
     nodes = check_shared_storage(Path(config["run_dir"]), rank, world)
     store._CONTEXT["nodes"] = [{"node_id": n["node_id"], "ip": n["ip"]} for n in nodes]
     if rank == 0:
@@ -92,8 +95,9 @@ def _worker_entry(config: dict[str, Any]) -> None:
 class _Progress:
     """Follows the records the workers push, prints progress, keeps metrics.jsonl current."""
 
-    def __init__(self, sink, run_dir: Path, name: str, echo: Callable[[str], None]):
+    def __init__(self, sink, run_dir: Path, name: str, echo: Callable[[str], None], tracker=None, telemetry=None):
         self.sink, self.run_dir, self.name, self.echo = sink, run_dir, name, echo
+        self.tracker, self.telemetry = tracker, telemetry
         self.metrics_path = run_dir / "metrics.jsonl"
         self.history: list[dict[str, Any]] = []
         if self.metrics_path.exists():
@@ -170,6 +174,9 @@ class _Progress:
             if preempted:
                 failure["preemption"] = {k: preempted[0].get(k) for k in ("step", "deadline_ms", "nodes", "ranks")}
             rec["failure"] = failure
+            if self.telemetry is not None:
+                self.telemetry.on_failure()
+            self.track("on_restart", rec["step"])
             self.echo(
                 f"[{self.name}] restarted with {rec['workers']} workers from step {rec['step']} "
                 f"({lost} steps lost; {failure['what']}"
@@ -188,6 +195,10 @@ class _Progress:
             # Steps after the checkpoint we resumed from are run again: keep one copy.
             self.history = [h for h in self.history if h.get("step", 0) <= rec["step"]]
             self._rewrite()
+        restored = rec.get("checkpoint_metrics")
+        if restored and not any(h.get("step") == rec["step"] for h in self.history):
+            # The report that came with this checkpoint was never read (its driver died first).
+            self._on_report({**restored, "event": "report", "step": rec["step"], "time": rec["time"]})
 
     def _alive(self, rec: dict[str, Any]) -> None:
         self.last_step = max(self.last_step, rec["step"]) if self.starts else rec["step"]
@@ -213,11 +224,22 @@ class _Progress:
                   f"announced at step {rec['step']}"
                   + (f" ({left:.0f} s left)" if left is not None else "") + ": writing a last checkpoint")
 
+    def track(self, method: str, *args: Any) -> None:
+        """Pass an event to MLflow; a tracking server that fails must not stop training."""
+        if self.tracker is None:
+            return
+        try:
+            getattr(self.tracker, method)(*args)
+        except Exception as exc:
+            self.echo(f"[{self.name}] warning: MLflow tracking stopped ({type(exc).__name__}: {exc})")
+            self.tracker = None
+
     def _on_warning(self, rec: dict[str, Any]) -> None:
         self.echo(f"[{self.name}] warning: {rec['message']}")
 
     def _on_checkpoint(self, rec: dict[str, Any]) -> None:
         self.checkpoints.append(rec)
+        self.track("on_checkpoint", rec["step"], str(self.run_dir / rec["name"]))
         size = f"{rec['bytes'] / 2**20:.1f} MiB, " if rec.get("bytes") else ""
         self.echo(f"[{self.name}] checkpoint step {rec['step']} -> {self.run_dir / rec['name']} "
                   f"({size}written in {rec['write_s']:.2f} s, {rec.get('mode', 'sync')})")
@@ -225,6 +247,7 @@ class _Progress:
     def _on_report(self, rec: dict[str, Any]) -> None:
         rec = {k: v for k, v in rec.items() if k != "event"}
         self.history.append(rec)
+        self.track("on_report", rec)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         self._on_step({**rec, "first": True})  # no-op when a heartbeat already dated the recovery
@@ -430,9 +453,17 @@ def run_training(
         trainer = build_trainer(spec, storage, config, worker_env)
         error: Optional[BaseException] = None
         result = None
-        with _Progress(sink, run_dir, spec.name, echo) as progress:
+        from raytrain.runtime.telemetry import DriverTelemetry
+
+        tracker = None
+        if spec.tracking.mlflow is not None:
+            from raytrain.runtime.tracking import MlflowTracker
+
+            tracker = MlflowTracker(spec, run_dir, versions())
+        with _Progress(sink, run_dir, spec.name, echo, tracker=tracker, telemetry=DriverTelemetry(spec.name)) as progress:
             result, error = _fit_interruptibly(trainer)
         record.update(_summarize(spec, progress, result, error, started))
+        progress.track("finish", record)
     try:
         _write_json(run_dir / "result.json", record)
     except OSError as exc:  # e.g. the volume is full: still say why the run ended

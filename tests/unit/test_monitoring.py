@@ -47,3 +47,9 @@ def test_metric_names_follow_prometheus_conventions():
         assert name.startswith("raytrain_") and name == name.lower()
         assert name.endswith("_total") == (kind == "counter"), name
         assert "run" in labels
+
+
+def test_readme_lists_every_metric():
+    readme = (REPO / "README.md").read_text()
+    missing = [name for name in METRICS if f"`{name}`" not in readme]
+    assert not missing, f"README does not list: {missing}"
