@@ -55,6 +55,7 @@ class MlflowTracker:
         self.client = MlflowClient(tracking_uri=cfg.tracking_uri)
         self.pending: list[dict[str, Any]] = []
         self.committed_step = -1  # the newest complete checkpoint's step
+        self.logged_step = -1  # the newest step whose metrics are in MLflow
         id_file = Path(run_dir) / RUN_ID_FILE
         self.run_id = self._existing_run(id_file)
         if self.run_id is None:
@@ -82,6 +83,8 @@ class MlflowTracker:
             id_file.write_text(self.run_id + "\n")
         else:
             self.client.update_run(self.run_id, status="RUNNING")
+            tags = self.client.get_run(self.run_id).data.tags
+            self.logged_step = int(tags.get("raytrain.logged_step", -1))
         submission = os.environ.get("RAY_JOB_SUBMISSION_ID") or os.environ.get("RAYTRAIN_SUBMISSION_ID")
         if submission:
             self.client.set_tag(self.run_id, "raytrain.submission_id", submission)
@@ -100,6 +103,14 @@ class MlflowTracker:
         self.pending.append(record)
         if record.get("step", 0) <= self.committed_step:  # the report that came with its checkpoint
             self.flush(up_to=self.committed_step)
+
+    def backfill(self, history: list[dict[str, Any]], resumed_step: int) -> None:
+        """A resumed run: log what an earlier driver recorded in metrics.jsonl but did not
+        get to send (it died before a checkpoint covering those steps reached it)."""
+        missing = [r for r in history if self.logged_step < r.get("step", 0) <= resumed_step]
+        self.pending = missing + self.pending
+        self.committed_step = max(self.committed_step, resumed_step)
+        self.flush(up_to=resumed_step)
 
     def on_restart(self, resumed_step: int) -> None:
         """The steps after the checkpoint are run again: drop their first reports."""
@@ -125,6 +136,9 @@ class MlflowTracker:
         ]
         for i in range(0, len(metrics), 500):
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 500])
+        if ready:
+            self.logged_step = max(self.logged_step, max(r.get("step", 0) for r in ready))
+            self.client.set_tag(self.run_id, "raytrain.logged_step", str(self.logged_step))
 
     def finish(self, record: dict[str, Any]) -> None:
         """Log what is left and the outcome (an interrupted run is marked KILLED; its resume reopens it)."""

@@ -187,6 +187,7 @@ class _Progress:
             self.resumed = {"from": rec["resumed_from"], "step": rec["step"],
                             "last_recorded_step": recorded, "steps_lost": max(0, recorded - rec["step"])}
             self.echo(f"[{self.name}] resuming from {rec['resumed_from']} (step {rec['step']})")
+            self.track("backfill", list(self.history), rec["step"])
         else:
             self.echo(f"[{self.name}] training started with {rec['workers']} workers")
         self.starts.append(rec)

@@ -142,8 +142,13 @@ def test_worker_node_loss_resumes_from_the_newest_checkpoint_and_grows_back(node
 
 
 def test_driver_loss_then_the_same_spec_resumes_losing_at_most_every_n_steps(nodes, tmp_path):
+    """Also the MLflow run of issue 8: one run across the resume, no gaps, no duplicates."""
+    from mlflow import MlflowClient
+
     nodes.add_node(num_cpus=2)
-    spec = slow_spec(tmp_path / "drv.yaml", "drv", workers=2, max_steps=120)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = slow_spec(tmp_path / "drv.yaml", "drv", workers=2, max_steps=120,
+                     tracking={"mlflow": {"tracking_uri": uri, "experiment": "raytrain-test"}})
     storage = tmp_path / "s"
     env = env_for(nodes)
     proc, lines = start_until(run_cmd(nodes, spec, storage), "checkpoint step 40", env=env)
@@ -162,7 +167,19 @@ def test_driver_loss_then_the_same_spec_resumes_losing_at_most_every_n_steps(nod
     assert result["status"] == "succeeded" and result["steps"] == 120
     steps = [json.loads(l)["step"] for l in (storage / "drv" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)), f"metrics.jsonl repeats or reorders steps: {steps}"
+    assert steps == list(range(5, 121, 5)), f"metrics.jsonl has gaps: {steps}"
     assert_all_checkpoints_verify(storage / "drv")
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("raytrain-test").experiment_id])
+    assert len(runs) == 1, f"expected one MLflow run across the resume, found {len(runs)}"
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.max_steps"] == "120" and run.data.params["name"] == "drv"
+    assert run.data.tags["raytrain.run_name"] == "drv" and "ray.version" in run.data.tags
+    assert run.data.tags["raytrain.last_checkpoint"].endswith("checkpoint_00000120")
+    history = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+    assert sorted(history) == list(range(5, 121, 5)), f"MLflow loss history has gaps or duplicates: {history}"
 
 
 def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning_naming_it(nodes, tmp_path):
