@@ -30,6 +30,9 @@ def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
         p.add_argument("--warmup-steps", type=int, default=50, metavar="N", help="steps left out of steady state (default 50)")
         p.add_argument("--batch-size", type=int, metavar="B", help="per-worker batch (default: 64 mlp, 16 transformer)")
         p.add_argument("--threads", type=int, default=1, metavar="T", help="OMP_NUM_THREADS / torch threads per worker, both sides (default 1)")
+        p.add_argument("--niceness", type=_niceness, default=0, metavar="N|default",
+                       help="run both sides' workers at this niceness (RAY_worker_niceness for Ray's local cluster, "
+                       "`nice` for torchrun); 'default' leaves Ray's 15 and torchrun's 0 (default 0)")
         p.add_argument("--address", metavar="ADDR", help="an existing Ray cluster (default: a local one per run)")
         common(p)
 
@@ -67,6 +70,15 @@ def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     r.set_defaults(func=cmd_recovery)
 
 
+def _niceness(text: str):
+    if text == "default":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer or 'default'") from None
+
+
 def _command_line() -> str:
     return "raytrain " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "raytrain bench"
 
@@ -94,7 +106,7 @@ def cmd_parity(args) -> int:
 
     models = ["mlp", "transformer"] if args.model == "both" else [args.model]
     result = parity.run_parity(models, args.workers, args.repeat, args.steps, args.warmup_steps, args.threads,
-                               args.address, args.batch_size)
+                               args.address, args.batch_size, args.niceness)
     out = _write(args, "parity", result, "Parity: raytrain vs torchrun DDP", parity.markdown(result))
     report.plot_parity(out / "parity.png", result["samples"])
     return 0
@@ -109,7 +121,7 @@ def cmd_scaling(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = scaling.run_scaling(args.model, workers, args.repeat, args.steps, args.warmup_steps, args.threads,
-                                 args.address, args.batch_size)
+                                 args.address, args.batch_size, args.niceness)
     out = _write(args, "scaling", result, "Scaling", scaling.markdown(result))
     report.plot_scaling(out / "scaling.png", result["rows"])
     return 0

@@ -12,7 +12,8 @@ from raytrain.bench import progress, report, runners, stats
 
 
 def run_parity(models: list[str], workers: int, repeat: int, steps: int, warmup_steps: int, threads: int,
-               address: Optional[str], batch_size: Optional[int] = None) -> dict[str, Any]:
+               address: Optional[str], batch_size: Optional[int] = None,
+                niceness: Optional[int] = 0) -> dict[str, Any]:
     """A and B alternated (A first in odd repetitions, B first in even ones) ``repeat`` times per model."""
     plan = [(m, r, kind) for m in models for r in range(repeat)
             for kind in (("raytrain", "torchrun") if r % 2 == 0 else ("torchrun", "raytrain"))]
@@ -22,7 +23,7 @@ def run_parity(models: list[str], workers: int, repeat: int, steps: int, warmup_
     try:
         for model, rep, kind in progress.steps(plan, len(plan), "parity"):
             cfg = runners.JobConfig(model=model, workers=workers, steps=steps, warmup_steps=warmup_steps,
-                                    threads=threads, address=address,
+                                    threads=threads, address=address, niceness=niceness,
                                     batch_size=batch_size or runners.DEFAULT_BATCH[model])
             configs[model] = {**runners.config_dict(cfg), "num_parameters": runners.num_parameters(cfg)}
             if kind == "raytrain":

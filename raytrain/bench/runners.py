@@ -49,6 +49,11 @@ class JobConfig:
     address: Optional[str] = None
     seed: int = 0
     lr: float = 1e-3
+    # Ray starts its worker processes at niceness 15 (its worker_niceness setting), torchrun at
+    # the caller's; on a machine with other load that alone decides who gets the CPU. An int
+    # puts both sides at that niceness (RAY_worker_niceness for a local cluster, `nice` for
+    # torchrun); None leaves each at its default.
+    niceness: Optional[int] = 0
     task_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,6 +74,8 @@ def environment(cfg: JobConfig) -> dict[str, str]:
            "OMP_NUM_THREADS": str(cfg.threads), "MKL_NUM_THREADS": str(cfg.threads)}
     env.pop("RAY_ADDRESS", None)
     env.pop("RAYTRAIN_STORAGE_PATH", None)
+    if cfg.niceness is not None:
+        env["RAY_worker_niceness"] = str(cfg.niceness)
     return env
 
 
@@ -136,7 +143,8 @@ def torchrun_cmd(cfg: JobConfig, allreduce_numel: Optional[int] = None) -> list[
     if allreduce_numel is not None:
         body = {"numel": allreduce_numel, "use_gpu": cfg.use_gpu, "threads": cfg.threads}
         args = ["--allreduce"]
-    return [torchrun, "--standalone", f"--nproc-per-node={cfg.workers}", "-m", "raytrain.bench.ddp_baseline",
+    nice = ["nice", "-n", str(cfg.niceness)] if cfg.niceness else []
+    return [*nice, torchrun, "--standalone", f"--nproc-per-node={cfg.workers}", "-m", "raytrain.bench.ddp_baseline",
             *args, "--config", json.dumps(body)]
 
 

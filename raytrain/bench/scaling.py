@@ -31,25 +31,26 @@ def plan_runs(workers: list[int], batch_size: int) -> list[tuple[str, int, int]]
 
 
 def run_scaling(model: str, workers: list[int], repeat: int, steps: int, warmup_steps: int, threads: int,
-                address: Optional[str], batch_size: Optional[int] = None) -> dict[str, Any]:
+                address: Optional[str], batch_size: Optional[int] = None,
+                niceness: Optional[int] = 0) -> dict[str, Any]:
     batch = batch_size or runners.DEFAULT_BATCH[model]
     plan = [(mode, n, b, r) for r in range(repeat) for mode, n, b in plan_runs(workers, batch)]
     work = Path(tempfile.mkdtemp(prefix="raytrain-scaling-"))
     samples: list[dict[str, Any]] = []
     allreduce: dict[int, Any] = {}
     base = runners.JobConfig(model=model, workers=1, steps=steps, warmup_steps=warmup_steps, threads=threads,
-                             address=address, batch_size=batch)
+                             address=address, batch_size=batch, niceness=niceness)
     numel = runners.num_parameters(base)
     try:
         for mode, n, b, rep in progress.steps(plan, len(plan), "scaling"):
             cfg = runners.JobConfig(model=model, workers=n, steps=steps, warmup_steps=warmup_steps, threads=threads,
-                                    address=address, batch_size=b)
+                                    address=address, batch_size=b, niceness=niceness)
             s = runners.run_raytrain(cfg, work, f"scaling-{mode}-{n}-{rep}-{int(time.time())}")
             samples.append({**s, "mode": mode, "repetition": rep})
         for n in workers:
             if n > 1 and address is None:
                 cfg = runners.JobConfig(model=model, workers=n, steps=steps, warmup_steps=warmup_steps,
-                                        threads=threads, batch_size=batch)
+                                        threads=threads, batch_size=batch, niceness=niceness)
                 allreduce[n] = runners.measure_allreduce(cfg, numel)
     finally:
         shutil.rmtree(work, ignore_errors=True)
