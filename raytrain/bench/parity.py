@@ -79,8 +79,37 @@ def markdown(result: dict[str, Any]) -> str:
             "ratio (≥ 0.98)", "ratio target", "raytrain wall s", "torchrun wall s", "overhead s (≤ 10)",
             "overhead target"]
     m = result["machine"]
-    return (report.markdown_table(head, rows)
+    return (report.markdown_table(head, rows) + "\n" + phases_markdown(result["samples"])
             + f"\nmedian [min–max] over k paired repetitions; steady state = steps after the first "
               f"{next(iter(result['configs'].values()))['warmup_steps']}. Machine: {m['cpu_count']} × {m['cpu']}, "
               f"torch {m['versions'].get('torch')}, ray {m['versions'].get('ray')}, gloo, "
               f"OMP_NUM_THREADS={next(iter(result['configs'].values()))['threads']} on both sides.\n")
+
+
+def phases_markdown(samples: list[dict[str, Any]]) -> str:
+    """Median seconds of each phase of the runs, raytrain's from its progress lines; torchrun's
+    launch-to-first-step and after-last-step, for comparison."""
+    keys: list[str] = []
+    for s in samples:
+        keys += [k for k in s.get("phases_s", {}) if k not in keys]
+    if not keys:
+        return ""
+    rows = []
+    for model in sorted({s["model"] for s in samples}):
+        for kind in ("raytrain", "torchrun"):
+            got = [s for s in samples if s["model"] == model and s["kind"] == kind]
+            if not got:
+                continue
+            if kind == "torchrun":
+                for s in got:
+                    last = max(r["time"] for r in s["records"])
+                    s.setdefault("phases_s", {"launch_to_first_step_s": s["time_to_first_step_s"],
+                                              "first_to_last_step_s": last - s["launched_at"] - s["time_to_first_step_s"],
+                                              "after_last_step_s": s["launched_at"] + s["wall_s"] - last})
+            cells = []
+            for k in keys + ["launch_to_first_step_s"]:
+                vals = [s["phases_s"][k] for s in got if k in s.get("phases_s", {})]
+                cells.append(stats.summary(vals)["median"] if vals else "")
+            rows.append([model, kind, *cells, stats.summary(s["wall_s"] for s in got)["median"]])
+    head = ["model", "side", *[k.removesuffix("_s").replace("_", " ") for k in keys], "launch to first step", "wall"]
+    return "Where the wall time goes (median s):\n\n" + report.markdown_table(head, rows)

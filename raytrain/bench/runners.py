@@ -122,16 +122,56 @@ def run_raytrain(cfg: JobConfig, workdir: Path, name: str, timeout_s: float = 90
     if cfg.address:
         cmd += ["--address", cfg.address]
     launched = time.time()
-    out = subprocess.run(cmd, cwd=REPO, env=environment(cfg), capture_output=True, text=True, timeout=timeout_s)
+    lines = _timed_lines(cmd, environment(cfg), timeout_s)
     ended = time.time()
-    if out.returncode != 0:
-        raise BenchError(f"raytrain run exited {out.returncode}:\n{(out.stdout + out.stderr)[-3000:]}")
+    rc = lines.pop()[1]
+    if rc != 0:
+        raise BenchError(f"raytrain run exited {rc}:\n" + "\n".join(t for _, t in lines[-60:]))
     run_dir = storage / name
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     result = json.loads((run_dir / "result.json").read_text())
-    return _sample("raytrain", cfg, launched, ended, records,
-                   {"run_wall_time_s": result.get("wall_time_s"), "status": result.get("status"),
-                    "final_loss": result.get("final_metrics", {}).get("loss")})
+    sample = _sample("raytrain", cfg, launched, ended, records,
+                     {"run_wall_time_s": result.get("wall_time_s"), "status": result.get("status"),
+                      "final_loss": result.get("final_metrics", {}).get("loss")})
+    sample["phases_s"] = phases(lines, launched, ended, sample)
+    return sample
+
+
+def _timed_lines(cmd: list[str], env: dict[str, str], timeout_s: float) -> list[tuple[float, Any]]:
+    """The command's output lines with the time each arrived; the exit code last."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, lines = time.time() + timeout_s, []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append((time.time(), line.rstrip("\n")))
+        if time.time() > deadline:
+            proc.kill()
+            break
+    lines.append((time.time(), proc.wait()))
+    return lines
+
+
+def phases(lines: list[tuple[float, str]], launched: float, ended: float, sample: dict[str, Any]) -> dict[str, float]:
+    """Where a raytrain run's wall time went, from when its progress lines were printed:
+    start-up to a running Ray cluster, to the training function running on every worker,
+    to the first step, the steps, and the end (final checkpoint, evaluation, shutdown)."""
+    def first(marker: str) -> Optional[float]:
+        return next((t for t, text in lines if marker in text), None)
+
+    cluster = first(" workers on a ")
+    started = first("training started")
+    first_step = launched + sample["time_to_first_step_s"]
+    last = max(r["time"] for r in sample["records"])
+    out = {}
+    if cluster is not None:
+        out["cli_import_and_cluster_start_s"] = cluster - launched
+        if started is not None:
+            out["controller_and_worker_start_s"] = started - cluster
+    if started is not None:
+        out["worker_setup_to_first_step_s"] = first_step - started
+    out["first_to_last_step_s"] = last - first_step
+    out["after_last_step_s"] = ended - last
+    return out
 
 
 def torchrun_cmd(cfg: JobConfig, allreduce_numel: Optional[int] = None) -> list[str]:

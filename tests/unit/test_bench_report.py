@@ -92,3 +92,16 @@ def test_plots_are_written_as_png(tmp_path):
     s = report.plot_scaling(tmp_path / "s.png", rows)
     for path in (p, s):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_raytrain_phases_come_from_when_its_progress_lines_arrived():
+    from raytrain.bench import runners
+
+    lines = [(105.0, "[p] 2 workers on a local Ray cluster (2 CPUs)"), (120.0, "[p] training started with 2 workers"),
+             (130.0, "[p] step 10/20")]
+    sample = {"time_to_first_step_s": 28.0, "records": [{"time": 130.0}, {"time": 135.0}]}
+    ph = runners.phases(lines, launched=100.0, ended=140.0, sample=sample)
+    assert ph == {"cli_import_and_cluster_start_s": 5.0, "controller_and_worker_start_s": 15.0,
+                  "worker_setup_to_first_step_s": 8.0, "first_to_last_step_s": 7.0, "after_last_step_s": 5.0}
+    table = parity.phases_markdown([{"model": "mlp", "kind": "raytrain", "phases_s": ph, "wall_s": 40.0}])
+    assert "| mlp | raytrain | 5.00 | 15.00 | 8.00 | 7.00 | 5.00 |  | 40 |" in table
