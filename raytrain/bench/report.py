@@ -60,6 +60,7 @@ def machine_info() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     info["versions"], info["git_commit"] = versions, commit or None
+    info["load_avg_1m"] = os.getloadavg()[0]
     return info
 
 

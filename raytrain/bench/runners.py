@@ -106,6 +106,7 @@ def _sample(kind: str, cfg: JobConfig, launched: float, ended: float, records: l
         "samples_per_s": stats.steady_throughput(steps, cfg.global_batch, cfg.warmup_steps),
         "time_to_first_step_s": stats.time_to_first_step(steps, launched),
         "records": steps,
+        "load_avg_1m_at_end": os.getloadavg()[0],  # other users of a shared machine show up here
         **extra,
     }
 
