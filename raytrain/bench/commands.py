@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from raytrain.errors import UserInputError
+
 
 def add_commands(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     bench = subparsers.add_parser("bench", parents=parents, help="benchmarks: parity with torchrun DDP, scaling, checkpoint, recovery",
@@ -118,8 +120,7 @@ def cmd_scaling(args) -> int:
     try:
         workers = stats.parse_workers(args.workers)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UserInputError(str(exc), "e.g. --workers 1,2,4") from None
     result = scaling.run_scaling(args.model, workers, args.repeat, args.steps, args.warmup_steps, args.threads,
                                  args.address, args.batch_size, args.niceness)
     out = _write(args, "scaling", result, "Scaling", scaling.markdown(result))
@@ -133,8 +134,7 @@ def cmd_checkpoint(args) -> int:
     try:
         nbytes = stats.parse_size(args.size)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UserInputError(str(exc), "e.g. --size 1GiB or --size 256MiB") from None
     result = failures.run_checkpoint(nbytes, args.dir, args.repeat, None if args.skip_blocked else args.blocked_width)
     _write(args, "checkpoint", result, "Checkpoint", failures.checkpoint_markdown(result))
     return 0
