@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def bench_write(size_gib: float, directory: Path, repeat: int) -> None:
+def bench_write(size_gib: float, directory: Path, repeat: int) -> list[dict]:
     import torch
 
     from raytrain.runtime import checkpoint as store
@@ -40,6 +40,7 @@ def bench_write(size_gib: float, directory: Path, repeat: int) -> None:
     nbytes = int(size_gib * 2**30)
     state = {"w": torch.ones(nbytes // 4, dtype=torch.float32)}
     print(f"state {nbytes / 2**30:.2f} GiB into {directory} ({_fs_type(directory)})")
+    results = []
     for i in range(repeat):
         run_dir = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=directory))
         try:
@@ -52,6 +53,10 @@ def bench_write(size_gib: float, directory: Path, repeat: int) -> None:
             hash_start = time.perf_counter()
             store._sha256(run_dir / "checkpoint_00000001" / "state.pt")
             hash_s = time.perf_counter() - hash_start
+            _evict(run_dir / "checkpoint_00000001" / "state.pt")  # a restore reads from disk, not the page cache
+            r0 = time.perf_counter()
+            store.read_checkpoint_dir(run_dir / "checkpoint_00000001")  # verify + torch.load, as a resume does
+            restore_s = time.perf_counter() - r0
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
         dd_target = directory / f"dd-{os.getpid()}.bin"
@@ -65,7 +70,18 @@ def bench_write(size_gib: float, directory: Path, repeat: int) -> None:
         gib = nbytes / 2**30
         print(f"  try {i + 1}: raytrain commit {total:.2f} s = {gib / total:.2f} GiB/s "
               f"(verifying it on resume re-reads it: {hash_s:.2f} s); dd conv=fdatasync {dd_s:.2f} s = {gib / dd_s:.2f} GiB/s; "
-              f"ratio {dd_s / total:.2f}")
+              f"ratio {dd_s / total:.2f}; restore (verify + load) {restore_s:.2f} s = {gib / restore_s:.2f} GiB/s")
+        results.append({"try": i + 1, "bytes": nbytes, "fs": _fs_type(directory), "commit_s": total, "dd_s": dd_s,
+                        "hash_s": hash_s, "restore_s": restore_s, "ratio_to_dd": dd_s / total})
+    return results
+
+
+def _evict(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def _fs_type(path: Path) -> str:
@@ -87,10 +103,11 @@ def _spec(path: Path, name: str, **kw) -> Path:
     return path
 
 
-def bench_blocked(width: int, steps: int, every: int) -> None:
+def bench_blocked(width: int, steps: int, every: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="blocked-bench-"))
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
+    results = {}
     try:
         for mode in ("sync", "async"):
             spec = _spec(work / f"{mode}.yaml", f"blocked-{mode}", width=width, steps=steps, every=every, mode=mode)
@@ -107,15 +124,18 @@ def bench_blocked(width: int, steps: int, every: int) -> None:
             print(f"{mode:5s}: {len(ck)} checkpoints of {mib:.0f} MiB; blocked median {blocked[len(blocked) // 2]:.3f} s "
                   f"(max {blocked[-1]:.3f}); write median {write[len(write) // 2]:.3f} s; "
                   f"run wall {result['wall_time_s']:.1f} s for {steps} steps")
+            results[mode] = {"checkpoints": ck, "wall_time_s": result["wall_time_s"], "steps": steps, "width": width}
+        return results
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_recovery(repeat: int) -> None:
+def bench_recovery(repeat: int) -> list[dict]:
     from tests.integration.multinode import Cluster
 
     work = Path(tempfile.mkdtemp(prefix="recovery-bench-"))
     cluster = Cluster()
+    results = []
     try:
         for i in range(repeat):
             cluster.add_node()
@@ -136,8 +156,12 @@ def bench_recovery(repeat: int) -> None:
                   f"(recorded recovery_s {f['recovery_s']:.2f} s, from the last heartbeat); "
                   f"{f['steps_lost']} steps lost (every_n_steps 20); dead node reason: "
                   f"{(f['dead_nodes'] or [{}])[0].get('reason')}")
+            results.append({"try": i + 1, "kill_to_first_step_s": f["first_step_at"] - killed_at,
+                            "recovery_s": f["recovery_s"], "steps_lost": f["steps_lost"], "every_n_steps": 20,
+                            "dead_node_reason": (f["dead_nodes"] or [{}])[0].get("reason")})
             cluster.remove_all_nodes()
         print(f"GCS health checks: {Cluster.HEALTH_CHECK}")
+        return results
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "raytrain.kube.commands",
     "raytrain.local.commands",
     "raytrain.submit.commands",
+    "raytrain.bench.commands",
 ]
 
 EPILOG = """\
