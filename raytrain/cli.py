@@ -30,6 +30,7 @@ examples:
   raytrain cluster apply clusters/overlays/dev   server-side apply, wait for ready, roll back on failure
   raytrain connect --cluster raytrain -n raytrain-dev   port-forward the Jobs API until Ctrl-C
   raytrain job apply jobs/digits.yaml --cluster-selector raytrain -n raytrain-dev
+  raytrain bench parity --workers 2                 raytrain vs torchrun DDP throughput
   raytrain schema --markdown                     the spec reference
 
 On any Ray cluster, with Ray's CLI alone:
