@@ -68,6 +68,13 @@ class Client:
         self.jobs_api = JobsClient(address, token_file)
         self.address = self.jobs_api.address
 
+    def close(self) -> None:
+        """End the port-forward that ``connect(cluster=...)`` opened (nothing otherwise)."""
+        forward = getattr(self, "_forward", None)
+        if forward is not None:
+            self._forward = None
+            forward.__exit__(None, None, None)
+
     def __repr__(self) -> str:
         kind = f"local mirror {self.local.name}" if self.local else "cluster"
         return f"<raytrain.Client {kind} at {self.address}>"
@@ -269,9 +276,29 @@ def _total_steps(spec_path: str, overrides: Optional[dict]) -> Optional[int]:
 
 
 def connect(address: Optional[str] = None, token_file: Optional[str] = None,
-            storage: Optional[str] = None) -> Client:
-    """A client for the cluster at ``address`` (default: $RAY_ADDRESS, else this dir's local mirror)."""
-    return Client(address, token_file=token_file, storage=storage)
+            storage: Optional[str] = None, *, cluster: Optional[str] = None,
+            namespace: Optional[str] = None, context: Optional[str] = None,
+            kubeconfig: Optional[str] = None) -> Client:
+    """A client for the cluster at ``address`` (default: $RAY_ADDRESS, else this dir's local mirror).
+
+    With ``cluster=`` (a RayCluster on Kubernetes), a port-forward to its Jobs API is opened
+    and kept open for the notebook's session (``client.close()`` ends it), and the token is
+    read from the cluster's Secret.
+    """
+    if cluster is None:
+        return Client(address, token_file=token_file, storage=storage)
+    if address is not None:
+        raise RaytrainError("give address or cluster, not both", "cluster= opens its own port-forward")
+    from raytrain.kube.client import Target
+    from raytrain.kube.forward import port_forward
+
+    forward = port_forward(cluster, target=Target(kubeconfig=kubeconfig, context=context, namespace=namespace))
+    url, token = forward.__enter__()
+    if token:
+        os.environ["RAY_AUTH_TOKEN"] = token
+    client = Client(url, token_file=token_file, storage=storage)
+    client._forward = forward
+    return client
 
 
 @contextlib.contextmanager

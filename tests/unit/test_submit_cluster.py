@@ -21,3 +21,15 @@ def test_cluster_and_address_are_exclusive(capsys):
     else:
         raise AssertionError("--cluster with --address was accepted")
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_notebook_connect_to_a_cluster_without_kubeconfig_says_which_file(tmp_path):
+    import pytest
+
+    import raytrain
+    from raytrain.errors import RaytrainError
+
+    with pytest.raises(RaytrainError, match="no kubeconfig at"):
+        raytrain.connect(cluster="raytrain", namespace="raytrain-dev", kubeconfig=str(tmp_path / "none"))
+    with pytest.raises(RaytrainError, match="give address or cluster, not both"):
+        raytrain.connect("http://127.0.0.1:8265", cluster="raytrain")
