@@ -19,7 +19,15 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from raytrain.errors import ClusterNotReady, KubeError, KubeForbidden, KubeNotFound, ManifestError, RaytrainError
+from raytrain.errors import (
+    ClusterNotReady,
+    KubeError,
+    KubeForbidden,
+    KubeNotFound,
+    ManifestError,
+    RaytrainError,
+    UserInputError,
+)
 from raytrain.kube.client import Kube, Target
 from raytrain.kube.objects import (
     ClusterState,
@@ -121,6 +129,44 @@ class Clusters:
 
     # ---- apply ----
 
+    async def _validate_served(self, placed) -> None:
+        """Validate KubeRay objects against the CRD the cluster serves, before changing anything;
+        a schema that differs from the one raytrain ships (KubeRay version skew) is a warning."""
+        from raytrain.manifests.crds import shipped_schema
+        from raytrain.manifests.schema import validate_against_schema
+
+        served: dict[str, Optional[dict]] = {}
+        for obj, plural, _ in placed:
+            if not str(obj.get("apiVersion", "")).startswith("ray.io/"):
+                continue
+            kind = obj["kind"]
+            if kind not in served:
+                try:
+                    crd = await self.kube.get("apiextensions.k8s.io/v1", "customresourcedefinitions",
+                                              f"{plural}.ray.io", None)
+                except KubeForbidden:
+                    crd = None
+                    self.echo(f"note: no right to read the {kind} CRD; validated against raytrain's bundled schema only")
+                schema = None
+                for version in (crd or {}).get("spec", {}).get("versions", []):
+                    if version.get("name") == "v1":
+                        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                served[kind] = schema
+                if schema is not None and schema != shipped_schema(kind):
+                    self.echo(f"warning: the cluster serves a {kind} schema that differs from the one raytrain "
+                              "ships (KubeRay version skew); validating against the cluster's")
+            schema = served[kind]
+            if schema is None:
+                continue
+            problems = validate_against_schema(obj, schema)
+            if problems:
+                where, what = problems[0]
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise UserInputError(
+                    f"{label(obj)}: {where}: {what}{more}, by the CRD the cluster serves; nothing was applied",
+                    "fix the manifest (`raytrain validate` shows every problem against the bundled schema)",
+                )
+
     async def apply(
         self,
         paths: list[str],
@@ -135,6 +181,7 @@ class Clusters:
         # Discover every kind before changing anything: an unserved kind fails the whole apply.
         for obj in objects:
             placed.append((obj, *await self._place(obj)))
+        await self._validate_served(placed)
         result = Applied()
         pending = [label(o) for o in objects]
         for obj, plural, namespaced in placed:

@@ -213,14 +213,27 @@ def _k8s_validations(validator, rules, instance, schema) -> Iterator[Any]:
             yield ValidationError(rule.get("message") or f"failed rule: {rule['rule']}")
 
 
-@lru_cache(maxsize=None)
-def _crd_validator(kind: str):
+def _validator_for(schema: dict[str, Any]):
     import jsonschema
 
     cls = jsonschema.validators.extend(
         jsonschema.Draft202012Validator, {"x-kubernetes-validations": _k8s_validations}
     )
-    return cls(structural(shipped_schema(kind)))
+    return cls(structural(schema))
+
+
+@lru_cache(maxsize=None)
+def _crd_validator(kind: str):
+    return _validator_for(shipped_schema(kind))
+
+
+def validate_against_schema(data: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """Problems of a KubeRay object against a given openAPIV3Schema (e.g. the one a live
+    cluster's CRD serves) as (json.path, message)."""
+    problems = []
+    for err in _validator_for(schema).iter_errors(prune_nulls(data)):
+        problems.extend(_describe(err))
+    return sorted(set(problems), key=_sort_key)
 
 
 # ---- core kinds through kubernetes-validate ----

@@ -307,3 +307,43 @@ def test_cli_job_group_keeps_render_and_adds_apply(monkeypatch, capsys):
     for argv in (["job", "render", "jobs/digits.yaml", "--cluster-selector", "x"], ["job", "apply", "jobs/digits.yaml", "--cluster-selector", "x"],
                  ["job", "status", "digits"], ["job", "delete", "digits"]):
         assert callable(parser.parse_args(argv).func), argv
+
+
+def _serve_crd(server, schema):
+    import httpx
+
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "rayclusters.ray.io"},
+           "spec": {"group": "ray.io", "scope": "Namespaced",
+                    "names": {"kind": "RayCluster", "plural": "rayclusters", "singular": "raycluster"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": schema}}]}}
+    reply = httpx.post(f"{server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
+    assert reply.status_code < 300, reply.text
+
+
+def test_apply_validates_against_the_crd_the_cluster_serves_and_warns_on_skew(server):
+    from raytrain.errors import UserInputError
+    from raytrain.manifests.crds import shipped_schema
+
+    schema = copy.deepcopy(shipped_schema("RayCluster"))
+    groups = schema["properties"]["spec"]["properties"]["workerGroupSpecs"]["items"]["properties"]
+    groups["maxReplicas"]["maximum"] = 1  # this cluster's KubeRay allows at most 1 replica per group
+    _serve_crd(server, schema)
+    lines: list[str] = []
+    with pytest.raises(UserInputError, match=r"RayCluster/raytrain: spec.workerGroupSpecs\[0\].maxReplicas: .* by the CRD the cluster serves; nothing was applied"):
+        apply(server, lines=lines, timeout_s=5)
+    assert any("differs from the one raytrain ships" in line for line in lines), lines
+    assert server.emulator.get("rayclusters", "raytrain-dev", "raytrain") is None
+    assert server.emulator.get("persistentvolumeclaims", "raytrain-dev", "raytrain-checkpoints") is None
+
+
+def test_apply_against_the_same_crd_as_bundled_gives_no_skew_warning(server):
+    from raytrain.manifests.crds import shipped_schema
+
+    _serve_crd(server, shipped_schema("RayCluster"))
+    lines: list[str] = []
+    with Operator(server):
+        result = apply(server, lines=lines, timeout_s=5)
+    assert result.state == "ready"
+    assert not any("version skew" in line for line in lines), lines
