@@ -199,6 +199,14 @@ def check_autoscaling(spec, cluster: Cluster) -> Check:
     return Check("autoscaling", "PASS", "on" if cluster.autoscaling else "off (fixed group sizes)")
 
 
+def preflight_live(spec, cluster_obj: dict) -> list[Check]:
+    """The checks that a live RayCluster object answers: fit, Ray version, autoscaling."""
+    from raytrain.manifests.cluster import read_cluster
+
+    cluster = read_cluster(cluster_obj)
+    return [*check_fit(spec, cluster), check_ray_version(cluster), check_autoscaling(spec, cluster)]
+
+
 def preflight(spec, cluster_path: str | Path, *, working_dir: Optional[str | Path] = None) -> list[Check]:
     """Every check of ``spec`` against the cluster under ``cluster_path``."""
     cluster, docs = load_cluster(cluster_path)

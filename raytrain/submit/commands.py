@@ -40,12 +40,24 @@ def _through_cluster(handler):
         from raytrain.kube.forward import port_forward
 
         target = Target(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
-        if getattr(args, "spec", None) and getattr(args, "storage", "unset") is None:
+        if getattr(args, "spec", None):
+            from raytrain.errors import UserInputError
+            from raytrain.kube.forward import cluster_endpoint
             from raytrain.manifests.cluster import CHECKPOINT_MOUNT
+            from raytrain.manifests.preflight import preflight_live
             from raytrain.spec import load_spec
 
-            # On the cluster, runs live on the checkpoint claim unless the spec says otherwise.
-            args.storage = load_spec(args.spec, args.overrides).checkpoint.storage_path or CHECKPOINT_MOUNT
+            spec = load_spec(args.spec, args.overrides)
+            if getattr(args, "storage", "unset") is None:
+                # On the cluster, runs live on the checkpoint claim unless the spec says otherwise.
+                args.storage = spec.checkpoint.storage_path or CHECKPOINT_MOUNT
+            live, _ = cluster_endpoint(args.cluster, target)
+            for check in preflight_live(spec, live):
+                if check.status == "FAIL":
+                    raise UserInputError(f"{args.spec}: preflight against RayCluster {args.cluster}: {check.message}",
+                                         check.fix or "change scaling in the spec or the cluster's worker groups")
+                if check.status == "WARN":
+                    print(f"preflight: {check.message}", file=sys.stderr)
         with port_forward(args.cluster, target=target) as (url, token):
             print(f"port-forward to RayCluster {args.cluster}: {url}", file=sys.stderr)
             args.address = url

@@ -347,3 +347,16 @@ def test_apply_against_the_same_crd_as_bundled_gives_no_skew_warning(server):
         result = apply(server, lines=lines, timeout_s=5)
     assert result.state == "ready"
     assert not any("version skew" in line for line in lines), lines
+
+
+def test_submit_to_a_cluster_runs_the_preflight_against_the_live_raycluster(server, capsys):
+    with Operator(server):
+        assert apply(server, timeout_s=5).state == "ready"
+        server.emulator.put("v1/secrets", "raytrain-dev", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "raytrain", "namespace": "raytrain-dev"},
+            "data": {"auth_token": base64.b64encode(b"s3cret\n").decode()}})
+        code = cli.main(["submit", "jobs/digits.yaml", "--cluster", "raytrain", "-n", "raytrain-dev",
+                         "--kubeconfig", str(server.kubeconfig), "--set", "scaling.workers=500"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: jobs/digits.yaml: preflight against RayCluster raytrain:"), err
