@@ -65,10 +65,12 @@ class WorkerNode:
             out = subprocess.run(
                 [str(BIN / "python"), "-c",
                  "import json, ray; ray.init(address='%s', logging_level='ERROR');"
-                 "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive'] and "
+                 "print('NODES=' + json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive'] and "
                  "n.get('Resources', {}).get('%s')]))" % (self.cluster.address, self.label)],
                 capture_output=True, text=True, env=self.cluster.env(), timeout=60)
-            ids = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else []
+            # Ray may print its own lines to stdout too: read only ours.
+            found = [l[len("NODES="):] for l in out.stdout.splitlines() if l.startswith("NODES=")]
+            ids = json.loads(found[-1]) if out.returncode == 0 and found else []
             if ids:
                 return ids[0]
             if self.proc.poll() is not None:
