@@ -16,9 +16,8 @@ import yaml
 from tests.conftest import BIN, REPO
 
 
-def write_spec(path: Path, base: str = "jobs/digits.yaml", **changes) -> Path:
-    """A copy of a shipped spec with some fields changed (dotted keys as in --set)."""
-    data = yaml.safe_load((REPO / base).read_text())
+def write_spec_data(path: Path, data: dict, **changes) -> Path:
+    """Write a spec with some fields changed; ``a__b=1`` sets ``a.b`` (as --set a.b=1 would)."""
     for dotted, value in changes.items():
         node = data
         *parents, last = dotted.split("__")
@@ -27,6 +26,11 @@ def write_spec(path: Path, base: str = "jobs/digits.yaml", **changes) -> Path:
         node[last] = value
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def write_spec(path: Path, base: str = "jobs/digits.yaml", **changes) -> Path:
+    """A copy of a shipped spec with some fields changed."""
+    return write_spec_data(path, yaml.safe_load((REPO / base).read_text()), **changes)
 
 
 def raytrain_env(**extra: str) -> dict[str, str]:

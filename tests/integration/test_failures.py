@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from raytrain.runtime import checkpoint as store
 from tests.conftest import BIN, REPO
-from tests.integration.helpers import kill_group, result_of, start_until
+from tests.integration.helpers import kill_group, result_of, start_until, write_spec_data
 from tests.integration.multinode import Cluster
 
 pytestmark = pytest.mark.integration
@@ -64,14 +63,7 @@ def slow_spec(path: Path, name: str, *, workers=2, max_steps=200, every=20, step
         "checkpoint": {"every_n_steps": every, "keep": None},
         "failure": {"max_failures": 2},
     }
-    for dotted, value in extra.items():
-        node = data
-        *parents, last = dotted.split("__")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_spec_data(path, data, **extra)
 
 
 def run_cmd(cluster: Cluster, spec: Path, storage: Path) -> list[str]:
