@@ -55,7 +55,12 @@ class WorkerNode:
         cmd += [f"{k}={v}" for k, v in ports.items()]
         self.proc = subprocess.Popen(prefix + cmd, env=cluster.env(), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        self.node_id = self._wait_registered()
+        try:
+            self.node_id = self._wait_registered()
+        except BaseException:  # never leave a node behind that no fixture knows of
+            self.kill(signal.SIGKILL)
+            self.wait_gone()
+            raise
 
     def _wait_registered(self, timeout: float = 90) -> str:
         import json
