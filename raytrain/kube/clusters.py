@@ -14,14 +14,12 @@ import difflib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import yaml
 
 from raytrain.errors import (
     ClusterNotReady,
-    KubeError,
     KubeForbidden,
     KubeNotFound,
     ManifestError,

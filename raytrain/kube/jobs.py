@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from raytrain.errors import KubeError, KubeNotFound, RayJobFailed
 from raytrain.kube.client import Kube, Target

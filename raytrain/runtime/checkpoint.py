@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import threading
 import time
 from pathlib import Path
@@ -119,7 +118,7 @@ class _Progress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join(timeout=10)
         try:
